@@ -1,0 +1,196 @@
+"""Collect throughput: the real server over HTTP vs the *floor* (same pipeline, no HTTP).
+
+    python bench/collect.py [--events N] [--small-events N]
+
+Runs, in one go on this machine:
+  1. 500-event batches over HTTP (concurrency 4);
+  2. 10-event batches over HTTP at concurrency 32 (group commit);
+  3. the floor: the same 500-event bodies decoded, validated and committed by a bare loop
+     calling the ingest service on its own SQLite file.
+and prints events/s, p50/p99 request latency and the ratio to the floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import gc
+import json
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.harness import percentile, running_server
+
+
+def make_events(n: int, now: int) -> list[dict[str, object]]:
+    """A realistic mix: users, things, links, and device events on them."""
+    out: list[dict[str, object]] = []
+    i = 0
+    while len(out) < n:
+        user, thing = f"user-{i}", f"aa:bb:{i:08x}"
+        ts = now - 60_000 + (i % 50_000)
+        out += [
+            {
+                "type": "user_created",
+                "event_id": str(uuid.uuid4()),
+                "timestamp": ts,
+                "payload": {
+                    "user_id": user,
+                    "first_name": "Ada",
+                    "last_name": "Lovelace",
+                    "email": f"{user}@example.com",
+                    "utc_offset": "+0100",
+                    "copilot_analysis_consent": True,
+                    "custom_properties": {"plan": "pro", "seats": 3},
+                },
+            },
+            {
+                "type": "thing_created",
+                "event_id": str(uuid.uuid4()),
+                "timestamp": ts,
+                "payload": {"thing_id": thing, "model": "K-200", "firmware_version": "1.2.3"},
+            },
+            {
+                "type": "user_thing_associated",
+                "event_id": str(uuid.uuid4()),
+                "timestamp": ts,
+                "payload": {"user_id": user, "thing_id": thing},
+            },
+            {
+                "type": "thing_status_changed",
+                "event_id": str(uuid.uuid4()),
+                "timestamp": ts,
+                "payload": {"thing_id": thing, "status_key": "power", "status_value": "on"},
+            },
+            {
+                "type": "thing_connected",
+                "event_id": str(uuid.uuid4()),
+                "timestamp": ts,
+                "payload": {"thing_id": thing, "user_id": user},
+            },
+        ]
+        i += 1
+    return out[:n]
+
+
+def bodies(events: list[dict[str, object]], size: int) -> list[bytes]:
+    return [
+        json.dumps({"events": events[i : i + size]}).encode() for i in range(0, len(events), size)
+    ]
+
+
+async def drive(url: str, auth: str, payloads: list[bytes], concurrency: int) -> dict[str, float]:
+    latencies: list[float] = []
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in payloads:
+        queue.put_nowait(body)
+    headers = {"Authorization": auth, "Content-Type": "application/json"}
+    accepted = 0
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        nonlocal accepted
+        while not queue.empty():
+            body = queue.get_nowait()
+            started = time.perf_counter()
+            async with session.post(f"{url}/v2/collect", data=body, headers=headers) as r:
+                answer = await r.json()
+                if r.status != 200 or answer["invalid_events"]:
+                    raise RuntimeError(f"unexpected answer {r.status}: {str(answer)[:300]}")
+                accepted += answer["accepted"]
+            latencies.append(time.perf_counter() - started)
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return {
+        "events_per_s": accepted / elapsed,
+        "p50_ms": percentile(latencies, 0.5) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "events": accepted,
+        "seconds": elapsed,
+    }
+
+
+def floor(payloads: list[bytes], synchronous: str) -> dict[str, float]:
+    """The same bodies through decode -> validate -> commit, in-process, no HTTP."""
+    from syncline.clock import now_ms
+    from syncline.services import ingest, spaces
+    from syncline.services.ingest import Limits
+    from syncline.storage.sqlite import SQLiteStorage
+
+    with tempfile.TemporaryDirectory(prefix="syncline-floor-") as tmp:
+        storage = SQLiteStorage(f"{tmp}/floor.db", synchronous)
+        storage.migrate()
+        with storage.unit_of_work() as uow:
+            space = spaces.create_space(uow, 1, "floor", now_ms()).api_space_id
+        limits = Limits()
+        gc.collect()
+        gc.freeze()
+        accepted = 0
+        started = time.perf_counter()
+        for body in payloads:
+            now = now_ms()
+            decoded = ingest.decode_request(body, now, limits)
+            with storage.unit_of_work() as uow:
+                accepted += ingest.commit(uow, space, decoded, now).accepted
+        elapsed = time.perf_counter() - started
+        storage.close()
+    return {"events_per_s": accepted / elapsed, "events": accepted, "seconds": elapsed}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--small-events", type=int, default=50_000)
+    parser.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"])
+    args = parser.parse_args()
+    gc.set_threshold(50_000, 50, 100)
+    now = int(time.time() * 1000)
+    big = bodies(make_events(args.events, now), 500)
+    small = bodies(make_events(args.small_events, now), 10)
+    env = {"SYNCLINE_SQLITE_SYNCHRONOUS": args.synchronous}
+
+    with running_server(env) as server:
+        auth = (
+            "Basic "
+            + base64.b64encode(f"{server.client_id}:{server.client_secret}".encode()).decode()
+        )
+        batch = asyncio.run(drive(server.url, auth, big, 4))
+    with running_server(env) as server:
+        auth = (
+            "Basic "
+            + base64.b64encode(f"{server.client_id}:{server.client_secret}".encode()).decode()
+        )
+        grouped = asyncio.run(drive(server.url, auth, small, 32))
+    bare = floor(big, args.synchronous)
+
+    ratio = batch["events_per_s"] / bare["events_per_s"]
+    print(f"collect benchmark (SQLite, synchronous={args.synchronous}, one server process)")
+    print(f"{'run':34} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'target':>16}")
+    print(
+        f"{'HTTP, 500-event batches, conc 4':34} {batch['events_per_s']:>10,.0f} "
+        f"{batch['p50_ms']:>8.1f} {batch['p99_ms']:>8.1f} {'>= 30,000':>16}"
+    )
+    print(
+        f"{'HTTP, 10-event batches, conc 32':34} {grouped['events_per_s']:>10,.0f} "
+        f"{grouped['p50_ms']:>8.1f} {grouped['p99_ms']:>8.1f} {'>= 15,000':>16}"
+    )
+    print(
+        f"{'floor (no HTTP), 500-event batches':34} {bare['events_per_s']:>10,.0f} "
+        f"{'':>8} {'':>8} {'':>16}"
+    )
+    print(f"{'ratio HTTP 500 / floor':34} {ratio:>10.0%} {'':>8} {'':>8} {'>= 60%':>16}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from syncline.cli import main
+
+main()

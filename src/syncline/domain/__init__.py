@@ -1,0 +1,1 @@
+"""Pure rules of syncline's state. Imports only the standard library."""

@@ -1,0 +1,89 @@
+"""The composition root of the server: settings -> storage -> writer -> routes."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+
+from syncline.errors import SynclineError
+from syncline.http import errors
+from syncline.http.context import Context
+from syncline.http.routes import admin, collect, docs, health
+from syncline.metrics import Metrics
+from syncline.services.ingest import Limits
+from syncline.settings import Settings
+from syncline.storage.interface import Storage
+from syncline.storage.writer import GroupCommitWriter
+
+log = structlog.get_logger("syncline")
+
+
+def open_storage(settings: Settings) -> Storage:
+    if settings.is_sqlite:
+        from syncline.storage.sqlite import SQLiteStorage
+
+        return SQLiteStorage(settings.sqlite_path, settings.sqlite_synchronous)
+    raise SynclineError("PostgreSQL storage is not available in this version")
+
+
+def tune_gc() -> None:
+    """Fewer young-generation collections: decoding allocates many short-lived objects."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+
+
+def limits_of(settings: Settings) -> Limits:
+    return Limits(
+        max_events=settings.max_events_per_request,
+        max_age_ms=settings.max_event_age_days * 86_400_000,
+        max_future_ms=settings.max_future_seconds * 1000,
+    )
+
+
+def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
+    storage = storage if storage is not None else open_storage(settings)
+    metrics = Metrics()
+    writer = GroupCommitWriter(storage, on_commit=metrics.on_commit)
+    ctx = Context(settings, storage, writer, limits_of(settings), metrics)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        writer.start()
+        log.info(
+            "syncline ready",
+            host=settings.host,
+            port=settings.port,
+            database=_safe_url(settings.database_url),
+        )
+        try:
+            yield
+        finally:
+            writer.stop()
+            storage.close()
+            log.info("syncline stopped")
+
+    app = Starlette(
+        routes=[*collect.routes, *admin.routes, *health.routes, *docs.routes],
+        lifespan=lifespan,
+        exception_handlers={
+            SynclineError: errors.on_syncline_error,
+            HTTPException: errors.on_http_error,
+            Exception: errors.on_unexpected,
+        },
+    )
+    app.state.syncline = ctx
+    return app
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password."""
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"

@@ -1,0 +1,45 @@
+"""Exceptions -> HTTP statuses and `{"reason", "error_message"}` bodies. Never a bare 500."""
+
+from __future__ import annotations
+
+import structlog
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from syncline import errors
+from syncline.http.responses import error
+
+log = structlog.get_logger("syncline.http")
+
+_STATUS: list[tuple[type[Exception], int, str]] = [
+    (errors.PayloadTooLarge, 413, "COMMON.PAYLOAD_TOO_LARGE"),
+    (errors.RequestRejected, 400, "COMMON.REQUEST_VALIDATION"),
+    (errors.AuthError, 401, "AUTH.UNAUTHORIZED"),
+    (errors.NotFound, 404, "COMMON.NOT_FOUND"),
+    (errors.Conflict, 409, "COMMON.CONFLICT"),
+    (errors.StorageUnavailable, 503, "COMMON.SERVICE_UNAVAILABLE"),
+]
+
+
+async def on_syncline_error(request: Request, exc: Exception) -> Response:
+    for kind, status, reason in _STATUS:
+        if isinstance(exc, kind):
+            headers = {"WWW-Authenticate": 'Basic realm="syncline"'} if status == 401 else {}
+            if status == 503:
+                headers["Retry-After"] = "1"
+                log.warning("storage unavailable", error=str(exc), path=request.url.path)
+            message = "authentication failed" if status == 401 else str(exc)
+            return error(status, reason, message, **headers)
+    return await on_unexpected(request, exc)
+
+
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    reasons = {404: "COMMON.NOT_FOUND", 405: "COMMON.METHOD_NOT_ALLOWED"}
+    return error(exc.status_code, reasons.get(exc.status_code, "COMMON.ERROR"), exc.detail)
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error", path=request.url.path)
+    return error(500, "COMMON.INTERNAL", "internal error; it has been logged")

@@ -1,0 +1,1 @@
+"""Wire schemas: msgspec Structs decoded straight from request bytes."""

@@ -1,0 +1,1 @@
+"""Use cases. Each runs in one unit of work; none knows which backend it runs on."""

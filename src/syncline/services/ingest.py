@@ -1,0 +1,130 @@
+"""The Collect use case: decode a request's events, then commit them in one unit of work.
+
+Decoding happens before the writer (it needs no state); `commit` runs inside the writer's
+transaction, so every valid event, every rejected event and the state they change are durable
+together before the request is answered.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass
+
+import msgspec
+
+from syncline.errors import PayloadTooLarge, RequestRejected
+from syncline.schemas import collect as c
+from syncline.schemas.collect import CollectResponse, Event, EventError, InvalidEvent
+from syncline.services.apply import ACCEPTED, DUPLICATE, Applier
+from syncline.storage.interface import UnitOfWork
+from syncline.storage.records import RejectedRow
+
+_ENVELOPE = msgspec.json.Decoder(c.CollectRequest)
+_counter = itertools.count()
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_events: int = 1000
+    max_age_ms: int = 30 * 86_400_000
+    max_future_ms: int = 300_000
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """One event of a request after stateless validation."""
+
+    index: int
+    raw: bytes
+    result: Event | EventError
+
+
+def decode_request(body: bytes, now: int, limits: Limits) -> list[Decoded]:
+    """The request's events, each valid or with its reason. Raises for a malformed envelope."""
+    try:
+        body.decode("utf-8")  # msgspec does not check the UTF-8 of skipped (Raw) values
+        envelope = _ENVELOPE.decode(body)
+    except msgspec.ValidationError as exc:
+        raise RequestRejected(_envelope_message(str(exc))) from exc
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise RequestRejected(f"body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise RequestRejected("body is not valid JSON: nested too deeply") from exc
+    if not envelope.events:
+        raise RequestRejected("events: must contain at least one event")
+    if len(envelope.events) > limits.max_events:
+        raise PayloadTooLarge(f"events: at most {limits.max_events} events per request")
+    out = []
+    for index, raw in enumerate(envelope.events):
+        data = bytes(raw)
+        out.append(Decoded(index, data, validate(data, now, now, limits)))
+    return out
+
+
+def validate(raw: bytes, received_at: int, now: int, limits: Limits) -> Event | EventError:
+    """Schema and time window. Age counts from reception, the future from now (for replays)."""
+    result = c.decode_event(raw)
+    if isinstance(result, EventError):
+        return result
+    late = c.check_time(result, received_at, limits.max_age_ms, 2**62)
+    early = c.check_time(result, now, 2**62, limits.max_future_ms)
+    problem = late or early
+    if problem is not None:
+        problem.event_id, problem.type = result.event_id, c.event_type(result)
+        return problem
+    return result
+
+
+def commit(uow: UnitOfWork, space: str, decoded: list[Decoded], now: int) -> CollectResponse:
+    """Apply the valid events, keep the rejected ones; one answer in Copilot.cx's shape."""
+    applier = Applier(uow, space, now)
+    valid = [d for d in decoded if not isinstance(d.result, EventError)]
+    outcomes = applier.run([d.result for d in valid])  # type: ignore[misc]
+    by_index = {d.index: o for d, o in zip(valid, outcomes, strict=True)}
+    invalid: list[InvalidEvent] = []
+    rejected: list[RejectedRow] = []
+    accepted = duplicates = 0
+    for d in decoded:
+        outcome = d.result if isinstance(d.result, EventError) else by_index[d.index]
+        if outcome == ACCEPTED:
+            accepted += 1
+        elif outcome == DUPLICATE:
+            duplicates += 1
+        elif isinstance(outcome, EventError):
+            if isinstance(d.result, EventError):
+                applier.note_rejected(outcome.type)
+            invalid.append(
+                InvalidEvent(outcome.event_id, d.index, outcome.error, outcome.code, outcome.field)
+            )
+            rejected.append(rejected_row(d, outcome, now))
+    if rejected:
+        uow.insert_rejected(space, rejected)
+    applier.flush()
+    return CollectResponse(invalid, accepted, duplicates)
+
+
+def rejected_row(d: Decoded, error: EventError, now: int) -> RejectedRow:
+    return RejectedRow(
+        new_rejected_id(now),
+        error.event_id,
+        d.index,
+        error.type,
+        d.raw,
+        error.code,
+        error.field,
+        error.message,
+        now,
+    )
+
+
+def new_rejected_id(now: int) -> str:
+    """Time-ordered and unique: milliseconds, a per-process counter, and randomness."""
+    return f"{now:013d}{next(_counter) % 1_000_000:06d}{os.urandom(3).hex()}"
+
+
+def _envelope_message(text: str) -> str:
+    error = c.translate_error(text)
+    if error.field == "event":
+        return "body: must be a JSON object with an events array"
+    return error.error

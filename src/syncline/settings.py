@@ -1,0 +1,119 @@
+"""Settings: one typed object, read once at start from the environment and CLI flags.
+
+Every field maps to `SYNCLINE_<FIELD>` and to a CLI option of the same name. Invalid values
+fail at start with the setting's name. Secrets are masked in `repr`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from syncline.errors import ConfigError
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class Secret(str):
+    """A string that never shows itself in `repr` or logs."""
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///./syncline.db"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    admin_token: Secret | None = field(default=None)
+    webhooks_allow_private: bool = False
+    max_body_bytes: int = 1024 * 1024
+    max_events_per_request: int = 1000
+    max_event_age_days: int = 30
+    max_future_seconds: int = 300
+    sqlite_synchronous: str = "FULL"
+    log_level: str = "info"
+    log_format: str = "json"
+    bootstrap_account: int = 1
+
+    def __post_init__(self) -> None:
+        if not (self.database_url.startswith("sqlite:///") or _is_postgres(self.database_url)):
+            raise ConfigError(
+                "SYNCLINE_DATABASE_URL",
+                "must start with sqlite:/// or postgresql://",
+            )
+        if not 0 < self.port < 65536:
+            raise ConfigError("SYNCLINE_PORT", f"must be 1..65535, got {self.port}")
+        if self.admin_token is not None and len(self.admin_token) < 16:
+            raise ConfigError("SYNCLINE_ADMIN_TOKEN", "must be at least 16 characters")
+        for name in ("max_body_bytes", "max_events_per_request", "max_event_age_days"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(_env_name(name), "must be a positive integer")
+        if self.max_future_seconds < 0:
+            raise ConfigError("SYNCLINE_MAX_FUTURE_SECONDS", "must be >= 0")
+        if self.sqlite_synchronous not in ("FULL", "NORMAL", "EXTRA"):
+            raise ConfigError("SYNCLINE_SQLITE_SYNCHRONOUS", "must be FULL, NORMAL or EXTRA")
+        if self.log_level not in ("debug", "info", "warning", "error"):
+            raise ConfigError("SYNCLINE_LOG_LEVEL", "must be debug, info, warning or error")
+        if self.log_format not in ("json", "console"):
+            raise ConfigError("SYNCLINE_LOG_FORMAT", "must be json or console")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite:///")
+
+    @property
+    def sqlite_path(self) -> str:
+        return self.database_url.removeprefix("sqlite:///")
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from `env` (default: the process environment), then non-None overrides."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(_env_name(f.name))
+            if raw is not None:
+                values[f.name] = _parse(f, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if values.get("admin_token") is not None:
+            values["admin_token"] = Secret(values["admin_token"])
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://"))
+
+
+def _env_name(name: str) -> str:
+    return f"SYNCLINE_{name.upper()}"
+
+
+def _parse(f: dataclasses.Field[Any], raw: str) -> Any:
+    kind = str(f.type)
+    name = _env_name(f.name)
+    if kind == "int":
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(name, f"must be an integer, got {raw!r}") from None
+    if kind == "bool":
+        low = raw.strip().lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        raise ConfigError(name, f"must be true or false, got {raw!r}")
+    if f.name == "sqlite_synchronous":
+        return raw.upper()
+    if f.name in ("log_level", "log_format"):
+        return raw.lower()
+    return raw

@@ -1,0 +1,1 @@
+"""Storage: the interface services use, and its SQLite (and later PostgreSQL) implementations."""

@@ -1,0 +1,91 @@
+"""Domain states <-> the JSON `state` column. One compact document per entity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from syncline.domain.associations import AssociationState
+from syncline.domain.sync import SyncRun
+from syncline.domain.things import ThingState
+from syncline.domain.users import UserState
+
+encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder(dict[str, Any]).decode
+_decode_list = msgspec.json.Decoder(list[Any]).decode
+
+
+def user_state(user: UserState) -> bytes:
+    return encode({"f": user.fields, "c": user.custom, "d": user.deleted, "o": user.created_on})
+
+
+def user_from(
+    user_id: str, state: str | bytes, created: int, first_seen: int, unsubscribed: int
+) -> UserState:
+    doc = _decode(state)
+    return UserState(
+        user_id,
+        doc["f"],
+        doc["c"],
+        doc["d"],
+        doc["o"],
+        bool(created),
+        first_seen,
+        bool(unsubscribed),
+    )
+
+
+def thing_state(thing: ThingState) -> bytes:
+    return encode(
+        {
+            "f": thing.fields,
+            "c": thing.custom,
+            "o": thing.created_on,
+            "s": thing.status,
+            "l": thing.last_connected,
+            "u": thing.firmware_upgrade,
+            "n": thing.counters,
+        }
+    )
+
+
+def thing_from(thing_id: str, state: str | bytes, created: int, first_seen: int) -> ThingState:
+    doc = _decode(state)
+    return ThingState(
+        thing_id,
+        doc["f"],
+        doc["c"],
+        doc["o"],
+        bool(created),
+        first_seen,
+        doc["s"],
+        doc["l"],
+        doc["u"],
+        doc["n"],
+    )
+
+
+def link_state(link: AssociationState) -> bytes:
+    return encode(link.register)
+
+
+def link_from(user_id: str, thing_id: str, state: str | bytes) -> AssociationState:
+    return AssociationState(user_id, thing_id, _decode_list(state))
+
+
+def sync_from(row: tuple[Any, ...]) -> SyncRun:
+    run, status, opened_at, started_event_id, completed_at, counts, report = row
+    return SyncRun(
+        run,
+        status,
+        opened_at,
+        started_event_id,
+        completed_at,
+        _decode(counts),
+        _decode(report) if report else None,
+    )
+
+
+def decode_json(raw: str | bytes) -> Any:
+    return msgspec.json.decode(raw)

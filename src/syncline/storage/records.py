@@ -1,0 +1,60 @@
+"""Plain records that cross the storage boundary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    event_id: str
+    type: str
+    timestamp: int
+    received_at: int
+    precedence: int
+    user_id: str | None
+    thing_id: str | None
+    payload: bytes
+    digest: bytes
+
+
+@dataclass(slots=True)
+class RejectedRow:
+    rejected_id: str
+    event_id: str | None
+    event_index: int
+    type: str | None
+    raw: bytes
+    code: str
+    field: str
+    message: str
+    received_at: int
+    status: str = "pending"
+    replayed_at: int | None = None
+    replay_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    api_space_id: str
+    credential_id: str
+    kind: str
+    client_id: str | None
+    secret_hash: str
+    created_at: int
+    revoked_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Space:
+    api_space_id: str
+    account_id: int
+    name: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: str | None

@@ -1,0 +1,138 @@
+"""The schema as SQLAlchemy Core metadata: the source of truth the migrations are checked against.
+
+Every primary key leads with `api_space_id`, so the tables can be distributed by it. JSON
+documents are stored as text (compact, written by msgspec).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("account_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
+api_spaces = sa.Table(
+    "api_spaces",
+    metadata,
+    sa.Column("api_space_id", sa.Text, primary_key=True),
+    sa.Column("account_id", sa.BigInteger, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
+credentials = sa.Table(
+    "credentials",
+    metadata,
+    sa.Column("api_space_id", sa.Text, primary_key=True),
+    sa.Column("credential_id", sa.Text, primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),  # "collect" or "api_token"
+    sa.Column("client_id", sa.Text, nullable=True),
+    sa.Column("secret_hash", sa.Text, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("revoked_at", sa.BigInteger, nullable=True),
+    sa.Index("credentials_client_id", "client_id", unique=True),
+    sa.Index("credentials_by_id", "credential_id", unique=True),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("api_space_id", sa.Text, primary_key=True),
+    sa.Column("event_id", sa.Text, primary_key=True),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Column("received_at", sa.BigInteger, nullable=False),
+    sa.Column("precedence", sa.SmallInteger, nullable=False),
+    sa.Column("user_id", sa.Text, nullable=True),
+    sa.Column("thing_id", sa.Text, nullable=True),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("digest", sa.LargeBinary, nullable=False),
+    sa.Index("events_by_user", "api_space_id", "user_id", "timestamp"),
+    sa.Index("events_by_thing", "api_space_id", "thing_id", "timestamp"),
+    sa.Index("events_by_type", "api_space_id", "type", "timestamp"),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("api_space_id", sa.Text, primary_key=True),
+    sa.Column("user_id", sa.Text, primary_key=True),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("email", sa.Text, nullable=True),
+    sa.Column("created", sa.Boolean, nullable=False),
+    sa.Column("deleted", sa.Boolean, nullable=False),
+    sa.Column("unsubscribed", sa.Boolean, nullable=False),
+    sa.Column("first_seen", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.Index("users_by_email", "api_space_id", "email"),
+)
+
+things = sa.Table(
+    "things",
+    metadata,
+    sa.Column("api_space_id", sa.Text, primary_key=True),
+    sa.Column("thing_id", sa.Text, primary_key=True),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("created", sa.Boolean, nullable=False),
+    sa.Column("first_seen", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+
+associations = sa.Table(
+    "associations",
+    metadata,
+    sa.Column("api_space_id", sa.Text, primary_key=True),
+    sa.Column("user_id", sa.Text, primary_key=True),
+    sa.Column("thing_id", sa.Text, primary_key=True),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("associated", sa.Boolean, nullable=False),
+    sa.Index("associations_by_thing", "api_space_id", "thing_id"),
+)
+
+unsubscribes = sa.Table(
+    "unsubscribes",
+    metadata,
+    sa.Column("api_space_id", sa.Text, primary_key=True),
+    sa.Column("email", sa.Text, primary_key=True),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Column("event_id", sa.Text, nullable=False),
+)
+
+rejected_events = sa.Table(
+    "rejected_events",
+    metadata,
+    sa.Column("api_space_id", sa.Text, primary_key=True),
+    sa.Column("rejected_id", sa.Text, primary_key=True),
+    sa.Column("event_id", sa.Text, nullable=True),
+    sa.Column("event_index", sa.Integer, nullable=False),
+    sa.Column("type", sa.Text, nullable=True),
+    sa.Column("raw", sa.LargeBinary, nullable=False),
+    sa.Column("code", sa.Text, nullable=False),
+    sa.Column("field", sa.Text, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("received_at", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),  # pending | accepted | duplicate
+    sa.Column("replayed_at", sa.BigInteger, nullable=True),
+    sa.Column("replay_count", sa.Integer, nullable=False),
+    sa.Index("rejected_by_status", "api_space_id", "status", "rejected_id"),
+)
+
+sync_runs = sa.Table(
+    "sync_runs",
+    metadata,
+    sa.Column("api_space_id", sa.Text, primary_key=True),
+    sa.Column("run", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("opened_at", sa.BigInteger, nullable=False),
+    sa.Column("started_event_id", sa.Text, nullable=True),
+    sa.Column("completed_at", sa.BigInteger, nullable=True),
+    sa.Column("counts", sa.Text, nullable=False),
+    sa.Column("report", sa.Text, nullable=True),
+)

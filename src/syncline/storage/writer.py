@@ -1,0 +1,119 @@
+"""One writer with group commit.
+
+Requests hand the writer a function of a unit of work. The writer takes everything queued,
+runs each function under its own savepoint inside one transaction, commits once, and only then
+resolves every request's future: each answer follows the commit that holds its writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import structlog
+
+from syncline.errors import StorageUnavailable, SynclineError
+from syncline.storage.interface import Storage, UnitOfWork
+
+T = TypeVar("T")
+log = structlog.get_logger("syncline.writer")
+_STOP = object()
+
+
+@dataclass(slots=True)
+class _Job:
+    fn: Callable[[UnitOfWork], Any]
+    future: Future[Any]
+
+
+class GroupCommitWriter:
+    def __init__(
+        self,
+        storage: Storage,
+        max_jobs: int = 512,
+        on_commit: Callable[[int, float], None] | None = None,
+    ) -> None:
+        self.storage = storage
+        self.max_jobs = max_jobs
+        self.on_commit = on_commit
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="syncline-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Finish everything already queued, then stop."""
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join()
+            self._thread = None
+
+    def submit(self, fn: Callable[[UnitOfWork], T]) -> Future[T]:
+        future: Future[T] = Future()
+        if not self.alive:
+            future.set_exception(StorageUnavailable("the writer is not running"))
+            return future
+        self._queue.put(_Job(fn, future))
+        return future
+
+    async def run(self, fn: Callable[[UnitOfWork], T]) -> T:
+        return await asyncio.wrap_future(self.submit(fn))
+
+    def _loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            jobs = [first]
+            stop = False
+            while len(jobs) < self.max_jobs:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stop = True
+                    break
+                jobs.append(item)
+            self._commit(jobs)
+            if stop:
+                return
+
+    def _commit(self, jobs: list[_Job]) -> None:
+        started = time.perf_counter()
+        results: list[tuple[_Job, Any, BaseException | None]] = []
+        try:
+            with self.storage.unit_of_work() as uow:
+                for job in jobs:
+                    try:
+                        with uow.savepoint():
+                            results.append((job, job.fn(uow), None))
+                    except Exception as exc:
+                        if not isinstance(exc, SynclineError):
+                            log.exception("request failed inside the writer")
+                        results.append((job, None, exc))
+        except Exception as exc:
+            log.error("group commit failed", error=str(exc), jobs=len(jobs))
+            failure = exc if isinstance(exc, StorageUnavailable) else StorageUnavailable(str(exc))
+            for job in jobs:
+                job.future.set_exception(failure)
+            return
+        if self.on_commit is not None:
+            self.on_commit(len(jobs), time.perf_counter() - started)
+        for job, value, error in results:
+            if error is None:
+                job.future.set_result(value)
+            else:
+                job.future.set_exception(error)
