@@ -78,30 +78,46 @@ def validate(raw: bytes, received_at: int, now: int, limits: Limits) -> Event | 
 
 def commit(uow: UnitOfWork, space: str, decoded: list[Decoded], now: int) -> CollectResponse:
     """Apply the valid events, keep the rejected ones; one answer in Copilot.cx's shape."""
-    applier = Applier(uow, space, now)
-    valid = [d for d in decoded if not isinstance(d.result, EventError)]
+    return commit_many(uow, space, [(decoded, now)])[0]
+
+
+def commit_many(
+    uow: UnitOfWork, space: str, requests: list[tuple[list[Decoded], int]]
+) -> list[CollectResponse]:
+    """Several requests of one space in one pass: one set of bulk reads and writes for all.
+
+    The outcome equals committing them one after the other in list order: an event_id sent by
+    two of them is accepted in the first and a duplicate in the second.
+    """
+    applier = Applier(uow, space, max(now for _, now in requests))
+    valid = [d for decoded, _ in requests for d in decoded if not isinstance(d.result, EventError)]
     outcomes = applier.run([d.result for d in valid])  # type: ignore[misc]
-    by_index = {d.index: o for d, o in zip(valid, outcomes, strict=True)}
-    invalid: list[InvalidEvent] = []
+    by_decoded = {id(d): o for d, o in zip(valid, outcomes, strict=True)}
+    answers: list[CollectResponse] = []
     rejected: list[RejectedRow] = []
-    accepted = duplicates = 0
-    for d in decoded:
-        outcome = d.result if isinstance(d.result, EventError) else by_index[d.index]
-        if outcome == ACCEPTED:
-            accepted += 1
-        elif outcome == DUPLICATE:
-            duplicates += 1
-        elif isinstance(outcome, EventError):
-            if isinstance(d.result, EventError):
-                applier.note_rejected(outcome.type)
-            invalid.append(
-                InvalidEvent(outcome.event_id, d.index, outcome.error, outcome.code, outcome.field)
-            )
-            rejected.append(rejected_row(d, outcome, now))
+    for decoded, now in requests:
+        invalid: list[InvalidEvent] = []
+        accepted = duplicates = 0
+        for d in decoded:
+            outcome = d.result if isinstance(d.result, EventError) else by_decoded[id(d)]
+            if outcome == ACCEPTED:
+                accepted += 1
+            elif outcome == DUPLICATE:
+                duplicates += 1
+            elif isinstance(outcome, EventError):
+                if isinstance(d.result, EventError):
+                    applier.note_rejected(outcome.type)
+                invalid.append(
+                    InvalidEvent(
+                        outcome.event_id, d.index, outcome.error, outcome.code, outcome.field
+                    )
+                )
+                rejected.append(rejected_row(d, outcome, now))
+        answers.append(CollectResponse(invalid, accepted, duplicates))
     if rejected:
         uow.insert_rejected(space, rejected)
     applier.flush()
-    return CollectResponse(invalid, accepted, duplicates)
+    return answers
 
 
 def rejected_row(d: Decoded, error: EventError, now: int) -> RejectedRow:

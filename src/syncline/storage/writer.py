@@ -3,6 +3,11 @@
 Requests hand the writer a function of a unit of work. The writer takes everything queued,
 runs each function under its own savepoint inside one transaction, commits once, and only then
 resolves every request's future: each answer follows the commit that holds its writes.
+
+A request may instead hand over a *mergeable* job: an item plus a function that handles a list
+of items at once. Queued items of the same key run as one call (one set of bulk queries for many
+small requests); if that call fails, each item runs again alone, so one bad request never
+takes its neighbours down.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import asyncio
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -29,6 +34,14 @@ _STOP = object()
 @dataclass(slots=True)
 class _Job:
     fn: Callable[[UnitOfWork], Any]
+    future: Future[Any]
+
+
+@dataclass(slots=True)
+class _Mergeable:
+    key: Hashable
+    item: Any
+    many: Callable[[UnitOfWork, list[Any]], list[Any]]
     future: Future[Any]
 
 
@@ -71,6 +84,17 @@ class GroupCommitWriter:
     async def run(self, fn: Callable[[UnitOfWork], T]) -> T:
         return await asyncio.wrap_future(self.submit(fn))
 
+    async def run_merged(
+        self, key: Hashable, item: Any, many: Callable[[UnitOfWork, list[Any]], list[T]]
+    ) -> T:
+        """Run `many(uow, [item, ...])` together with other queued items of the same key."""
+        future: Future[T] = Future()
+        if not self.alive:
+            future.set_exception(StorageUnavailable("the writer is not running"))
+        else:
+            self._queue.put(_Mergeable(key, item, many, future))
+        return await asyncio.wrap_future(future)
+
     def _loop(self) -> None:
         while True:
             first = self._queue.get()
@@ -91,19 +115,16 @@ class GroupCommitWriter:
             if stop:
                 return
 
-    def _commit(self, jobs: list[_Job]) -> None:
+    def _commit(self, jobs: list[_Job | _Mergeable]) -> None:
         started = time.perf_counter()
-        results: list[tuple[_Job, Any, BaseException | None]] = []
+        results: list[tuple[_Job | _Mergeable, Any, BaseException | None]] = []
         try:
             with self.storage.unit_of_work() as uow:
-                for job in jobs:
-                    try:
-                        with uow.savepoint():
-                            results.append((job, job.fn(uow), None))
-                    except Exception as exc:
-                        if not isinstance(exc, SynclineError):
-                            log.exception("request failed inside the writer")
-                        results.append((job, None, exc))
+                for group in _groups(jobs):
+                    if isinstance(group, _Job):
+                        results.append(_attempt(uow, group, group.fn))
+                    else:
+                        results.extend(_attempt_merged(uow, group))
         except Exception as exc:
             log.error("group commit failed", error=str(exc), jobs=len(jobs))
             failure = exc if isinstance(exc, StorageUnavailable) else StorageUnavailable(str(exc))
@@ -117,3 +138,50 @@ class GroupCommitWriter:
                 job.future.set_result(value)
             else:
                 job.future.set_exception(error)
+
+
+def _groups(jobs: list[_Job | _Mergeable]) -> list[_Job | list[_Mergeable]]:
+    """Plain jobs alone, mergeable ones by key, in the order each key first appeared."""
+    out: list[_Job | list[_Mergeable]] = []
+    merged: dict[Hashable, list[_Mergeable]] = {}
+    for job in jobs:
+        if isinstance(job, _Job):
+            out.append(job)
+        elif job.key in merged:
+            merged[job.key].append(job)
+        else:
+            merged[job.key] = [job]
+            out.append(merged[job.key])
+    return out
+
+
+def _attempt(
+    uow: UnitOfWork, job: _Job | _Mergeable, fn: Callable[[UnitOfWork], Any]
+) -> tuple[_Job | _Mergeable, Any, BaseException | None]:
+    try:
+        with uow.savepoint():
+            return job, fn(uow), None
+    except Exception as exc:
+        if not isinstance(exc, SynclineError):
+            log.exception("request failed inside the writer")
+        return job, None, exc
+
+
+def _attempt_merged(
+    uow: UnitOfWork, group: list[_Mergeable]
+) -> list[tuple[_Job | _Mergeable, Any, BaseException | None]]:
+    many = group[0].many
+    if len(group) > 1:
+        try:
+            with uow.savepoint():
+                values = many(uow, [job.item for job in group])
+            return [(job, value, None) for job, value in zip(group, values, strict=True)]
+        except Exception:
+            pass
+    return [_attempt(uow, job, _alone(many, job.item)) for job in group]
+
+
+def _alone(
+    many: Callable[[UnitOfWork, list[Any]], list[Any]], item: Any
+) -> Callable[[UnitOfWork], Any]:
+    return lambda uow: many(uow, [item])[0]

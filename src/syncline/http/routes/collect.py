@@ -34,7 +34,9 @@ async def collect(request: Request) -> Response:
     body = await read_body(request, ctx.settings.max_body_bytes)
     now = now_ms()
     decoded = ingest.decode_request(body, now, ctx.limits)
-    result = await ctx.writer.run(lambda uow: ingest.commit(uow, space, decoded, now))
+    result = await ctx.writer.run_merged(
+        ("collect", space), (decoded, now), lambda uow, items: ingest.commit_many(uow, space, items)
+    )
     _count(ctx, decoded, result)
     ctx.metrics.requests.labels("/v2/collect", "POST", "200").observe(time.perf_counter() - started)
     return JSON(result)
