@@ -37,8 +37,8 @@ app.add_typer(rejected_app, name="rejected")
 app.add_typer(sync_app, name="sync")
 app.add_typer(events_app, name="events")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 DatabaseUrl = Annotated[
     str | None,

@@ -7,6 +7,7 @@
     ├── RequestRejected        the request as a whole is unacceptable (400)
     │   └── PayloadTooLarge    over the body-size or event-count limits (413)
     ├── Conflict               the state forbids the operation (409)
+    ├── PreconditionFailed     an If-Match did not match the current ETag (412)
     └── StorageUnavailable     the database cannot be reached or written (503)
 
 Per-event problems are not exceptions: they are `EventError` values returned with the event
@@ -42,6 +43,10 @@ class PayloadTooLarge(RequestRejected):
 
 
 class Conflict(SynclineError):
+    pass
+
+
+class PreconditionFailed(SynclineError):
     pass
 
 

@@ -82,7 +82,7 @@ class Space:
         return self.get(f"/users/{user_id}")
 
     def thing(self, thing_id: str) -> dict[str, Any]:
-        return self.get(f"/things/{thing_id}")
+        return self.get(f"/things/{thing_id}/state")
 
     def get(self, path: str, **params: Any) -> dict[str, Any]:
         answer = self.api.get(f"/apispaces/{self.id}{path}", params=params)

@@ -1,4 +1,4 @@
-"""Builders of Collect events for tests: valid by default, timestamps near now."""
+"""Builders of Collect events for tests: valid by default, timestamps near now and rising."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def event(
     return {
         "type": type,
         "event_id": event_id or str(uuid.uuid4()),
-        "timestamp": timestamp if timestamp is not None else now_ms() - 1000 + next(_seq) % 500,
+        "timestamp": timestamp if timestamp is not None else now_ms() - 1000 + next(_seq) % 100_000,
         "payload": payload if payload is not None else {},
     }
 

@@ -13,6 +13,24 @@ from typing import Any
 
 from syncline.domain.ordering import Clock, Register, merge, wins
 
+NEVER_VISIBLE = -1
+
+
+@dataclass(slots=True)
+class ProfileMark:
+    """What was last observed of a profile: the basis for the next revision."""
+
+    revision: int = NEVER_VISIBLE
+    doc: dict[str, Any] | None = None
+    etag: str | None = None
+    deleted: bool = False
+    updated_on: int | None = None
+
+    @property
+    def visible(self) -> bool:
+        return self.revision >= 0 and not self.deleted
+
+
 USER_FIELDS = (
     "first_name",
     "last_name",
@@ -33,6 +51,7 @@ class UserState:
     first_seen: int | None = None
     unsubscribed: bool = False
     changed: bool = False
+    profile: ProfileMark = field(default_factory=lambda: ProfileMark())
 
     def see(self, timestamp: int) -> None:
         """Every event naming the user: it exists from its earliest event on."""
@@ -48,6 +67,15 @@ class UserState:
             if value is not None and wins(clock, self.fields.get(name)):
                 merge(self.fields, name, value, clock)
                 self.changed = True
+
+    def write(self, values: dict[str, Any], custom: dict[str, Any], clock: Clock) -> None:
+        """A live profile write: None clears a field (a register holding None is absent)."""
+        self.created_flag()
+        for name, value in values.items():
+            if wins(clock, self.fields.get(name)):
+                merge(self.fields, name, value, clock)
+                self.changed = True
+        self.assign_custom(custom, clock)
 
     def assign_custom(self, values: dict[str, Any], clock: Clock) -> None:
         for key, value in values.items():
@@ -77,14 +105,15 @@ class UserState:
     @property
     def email(self) -> str | None:
         register = self.fields.get("email")
-        return str(register[0]).lower() if register else None
+        return str(register[0]).lower() if register and register[0] is not None else None
 
     def view(self) -> dict[str, Any]:
         """What the user is now, without the bookkeeping of how it got there."""
         out: dict[str, Any] = {"user_id": self.user_id}
-        out.update({name: reg[0] for name, reg in sorted(self.fields.items())})
-        if self.custom:
-            out["custom_properties"] = {k: reg[0] for k, reg in sorted(self.custom.items())}
+        out.update({k: reg[0] for k, reg in sorted(self.fields.items()) if reg[0] is not None})
+        custom = {k: reg[0] for k, reg in sorted(self.custom.items()) if reg[0] is not None}
+        if custom:
+            out["custom_properties"] = custom
         out["deleted"] = self.is_deleted
         out["unsubscribed"] = self.unsubscribed
         out["created"] = self.created

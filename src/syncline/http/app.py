@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from syncline.errors import SynclineError
 from syncline.http import errors
 from syncline.http.context import Context
-from syncline.http.routes import admin, collect, docs, health
+from syncline.http.routes import admin, collect, docs, health, profiles
 from syncline.metrics import Metrics
 from syncline.services.ingest import Limits
 from syncline.settings import Settings
@@ -69,7 +69,13 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
             log.info("syncline stopped")
 
     app = Starlette(
-        routes=[*collect.routes, *admin.routes, *health.routes, *docs.routes],
+        routes=[
+            *collect.routes,
+            *profiles.routes,
+            *admin.routes,
+            *health.routes,
+            *docs.routes,
+        ],
         lifespan=lifespan,
         exception_handlers={
             SynclineError: errors.on_syncline_error,

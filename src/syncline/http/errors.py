@@ -18,6 +18,7 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
     (errors.AuthError, 401, "AUTH.UNAUTHORIZED"),
     (errors.NotFound, 404, "COMMON.NOT_FOUND"),
     (errors.Conflict, 409, "COMMON.CONFLICT"),
+    (errors.PreconditionFailed, 412, "COMMON.PRECONDITION_FAILED"),
     (errors.StorageUnavailable, 503, "COMMON.SERVICE_UNAVAILABLE"),
 ]
 

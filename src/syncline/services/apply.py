@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from syncline.domain import sync
+from syncline.domain import profiles, sync
 from syncline.domain.associations import AssociationState
 from syncline.domain.ordering import LIVE, PREEXISTING, Clock
 from syncline.domain.sync import SyncRun
@@ -21,7 +21,7 @@ from syncline.domain.users import USER_FIELDS, UserState
 from syncline.schemas import collect as c
 from syncline.schemas.collect import Event, EventError
 from syncline.storage.interface import UnitOfWork
-from syncline.storage.records import EventRow
+from syncline.storage.records import EventRow, HistoryRow
 
 ACCEPTED = "accepted"
 DUPLICATE = "duplicate"
@@ -45,6 +45,9 @@ class Applier:
         self.things: dict[str, ThingState] = {}
         self.links: dict[tuple[str, str], AssociationState] = {}
         self.rows: list[EventRow] = []
+        self.history: list[HistoryRow] = []
+        self._touched: list[UserState] = []
+        self._unsubscribed: dict[str, bool] = {}
         self._sync: SyncRun | None = None
         self._sync_loaded = False
 
@@ -68,7 +71,9 @@ class Applier:
                 error.event_id, error.type = event.event_id, kind
                 self.note_rejected(kind)
                 outcomes.append(error)
+                self._touched.clear()
                 continue
+            self.observe({"eventId": event.event_id, "type": kind})
             seen[event.event_id] = content
             self.rows.append(
                 EventRow(
@@ -91,20 +96,63 @@ class Applier:
         if kind in c.PREEXISTING_ENTITY_TYPES:
             sync.count_rejected(self.sync_run())
 
+    def note_unsubscribed(self, email: str) -> None:
+        """Every user with this email, stored or in this batch, is now unsubscribed."""
+        self._unsubscribed[email] = True
+        missing = [
+            u for u in self.uow.user_ids_with_email(self.space, email) if u not in self.users
+        ]
+        if missing:
+            self.users.update(self.uow.load_users(self.space, missing))
+        for user in self.users.values():
+            if user.email == email and not user.unsubscribed:
+                user.changed = True
+                self._touched.append(user)
+
     def sync_run(self) -> SyncRun | None:
         if not self._sync_loaded:
             self._sync = self.uow.load_sync(self.space)
             self._sync_loaded = True
         return self._sync
 
+    def observe(self, cause: dict[str, Any]) -> None:
+        """After one change: a revision for each profile it visibly altered."""
+        touched, self._touched = self._touched, []
+        for user in {id(u): u for u in touched}.values():
+            if not user.changed:
+                continue
+            user.unsubscribed = self.is_unsubscribed(user.email)
+            doc = profiles.document(user, user.unsubscribed)
+            change = profiles.observe(user.profile, doc, user.is_deleted, self.now)
+            if change is not None:
+                self.history.append(
+                    HistoryRow(
+                        user.user_id,
+                        change.revision,
+                        self.now,
+                        change.name,
+                        _encode(change.changes),
+                        _encode(cause),
+                        change.etag,
+                    )
+                )
+
+    def is_unsubscribed(self, email: str | None) -> bool:
+        if email is None:
+            return False
+        if email not in self._unsubscribed:
+            found = self.uow.unsubscribed(self.space, [email])
+            self._unsubscribed[email] = email in found
+        return self._unsubscribed[email]
+
     def flush(self) -> None:
         users = [u for u in self.users.values() if u.changed]
-        emails = {u.email for u in users if u.email}
-        unsubscribed = self.uow.unsubscribed(self.space, emails) if emails else set()
         for user in users:
-            user.unsubscribed = user.email in unsubscribed
             user.changed = False
         self.uow.save_users(self.space, users, self.now)
+        if self.history:
+            self.uow.insert_history(self.space, self.history)
+            self.history = []
         things = [t for t in self.things.values() if t.changed]
         self.uow.save_things(self.space, things, self.now)
         for thing in things:
@@ -133,6 +181,14 @@ class Applier:
         }
         if user_ids:
             self.users.update(self.uow.load_users(self.space, user_ids))
+        emails = {u.email for u in self.users.values() if u.email}
+        for e in events:
+            email = getattr(e.payload, "email", None)
+            if isinstance(email, str):
+                emails.add(email.lower())
+        if emails:
+            found = self.uow.unsubscribed(self.space, emails)
+            self._unsubscribed.update((email, email in found) for email in emails)
         if thing_ids:
             self.things.update(self.uow.load_things(self.space, thing_ids))
         if pairs:
@@ -143,6 +199,7 @@ class Applier:
         if state is None:
             state = self.users[user_id] = UserState(user_id)
         state.see(timestamp)
+        self._touched.append(state)
         return state
 
     def thing(self, thing_id: str, timestamp: int) -> ThingState:
@@ -244,10 +301,7 @@ def _device_event(a: Applier, e: Any, clock: Clock) -> None:
 def _unsubscribe(a: Applier, e: c.Unsubscribe, clock: Clock) -> None:
     email = e.payload.email.lower()
     a.uow.add_unsubscribe(a.space, email, e.timestamp, e.event_id)
-    for user_id in a.uow.user_ids_with_email(a.space, email):
-        if user_id not in a.users:
-            a.users.update(a.uow.load_users(a.space, [user_id]))
-        a.users[user_id].changed = True
+    a.note_unsubscribed(email)
 
 
 def _sync_started(a: Applier, e: c.PreexistingSyncStarted, clock: Clock) -> EventError | None:

@@ -9,9 +9,10 @@ import msgspec
 from syncline.domain.associations import AssociationState
 from syncline.domain.sync import SyncRun
 from syncline.domain.things import ThingState
-from syncline.domain.users import UserState
+from syncline.domain.users import ProfileMark, UserState
 
 encode = msgspec.json.Encoder().encode
+_encode_sorted = msgspec.json.Encoder(order="sorted").encode
 _decode = msgspec.json.Decoder(dict[str, Any]).decode
 _decode_list = msgspec.json.Decoder(list[Any]).decode
 
@@ -20,10 +21,28 @@ def user_state(user: UserState) -> bytes:
     return encode({"f": user.fields, "c": user.custom, "d": user.deleted, "o": user.created_on})
 
 
+USER_COLUMNS = (
+    "user_id, state, created, first_seen, unsubscribed, deleted, revision, etag, profile, "
+    "updated_on"
+)
+
+
 def user_from(
-    user_id: str, state: str | bytes, created: int, first_seen: int, unsubscribed: int
+    user_id: str,
+    state: str | bytes,
+    created: int,
+    first_seen: int,
+    unsubscribed: int,
+    deleted: int,
+    revision: int,
+    etag: str | None,
+    profile: str | bytes | None,
+    updated_on: int | None,
 ) -> UserState:
     doc = _decode(state)
+    mark = ProfileMark(
+        revision, _decode(profile) if profile else None, etag, bool(deleted), updated_on
+    )
     return UserState(
         user_id,
         doc["f"],
@@ -33,7 +52,13 @@ def user_from(
         bool(created),
         first_seen,
         bool(unsubscribed),
+        profile=mark,
     )
+
+
+def profile_doc(user: UserState) -> bytes | None:
+    doc = user.profile.doc
+    return _encode_sorted(doc) if doc is not None else None
 
 
 def thing_state(thing: ThingState) -> bytes:

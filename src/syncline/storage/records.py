@@ -19,6 +19,31 @@ class EventRow:
     digest: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    """One profile revision: what changed and what caused it (both JSON)."""
+
+    user_id: str
+    revision: int
+    at: int
+    name: str
+    changes: bytes
+    cause: bytes
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileRow:
+    """A profile as stored: its document and what is served beside it."""
+
+    user_id: str
+    doc: dict[str, Any]
+    etag: str
+    revision: int
+    created_on: int | None
+    updated_on: int | None
+
+
 @dataclass(slots=True)
 class RejectedRow:
     rejected_id: str

@@ -71,7 +71,26 @@ users = sa.Table(
     sa.Column("unsubscribed", sa.Boolean, nullable=False),
     sa.Column("first_seen", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
+    # the profile as last observed: its revision (-1: never visible), ETag and document
+    sa.Column("revision", sa.Integer, nullable=False, server_default="-1"),
+    sa.Column("etag", sa.Text, nullable=True),
+    sa.Column("profile", sa.Text, nullable=True),
+    sa.Column("created_on", sa.BigInteger, nullable=True),
+    sa.Column("updated_on", sa.BigInteger, nullable=True),
     sa.Index("users_by_email", "api_space_id", "email"),
+)
+
+profile_history = sa.Table(
+    "profile_history",
+    metadata,
+    sa.Column("api_space_id", sa.Text, primary_key=True),
+    sa.Column("user_id", sa.Text, primary_key=True),
+    sa.Column("revision", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("changes", sa.Text, nullable=False),
+    sa.Column("cause", sa.Text, nullable=False),
+    sa.Column("etag", sa.Text, nullable=False),
 )
 
 things = sa.Table(

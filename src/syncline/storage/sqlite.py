@@ -15,14 +15,23 @@ from pathlib import Path
 from typing import Any
 
 from syncline.domain.associations import AssociationState
+from syncline.domain.query import Query
 from syncline.domain.sync import SyncRun
 from syncline.domain.things import ThingState
 from syncline.domain.users import UserState
 from syncline.errors import RequestRejected, StorageUnavailable, error_text
-from syncline.storage import codec, migrate
+from syncline.storage import codec, migrate, profile_sql
 from syncline.storage.interface import chunks
 from syncline.storage.pages import decode_cursor, encode_cursor
-from syncline.storage.records import Credential, EventRow, Page, RejectedRow, Space
+from syncline.storage.records import (
+    Credential,
+    EventRow,
+    HistoryRow,
+    Page,
+    ProfileRow,
+    RejectedRow,
+    Space,
+)
 
 _CHUNK = 900
 
@@ -158,7 +167,7 @@ class SQLiteUnitOfWork:
         out: dict[str, UserState] = {}
         for part in chunks(list(ids), _CHUNK):
             for row in self.conn.execute(
-                f"SELECT user_id, state, created, first_seen, unsubscribed FROM users "
+                f"SELECT {codec.USER_COLUMNS} FROM users "
                 f"WHERE api_space_id = ? AND user_id IN ({_marks(len(part))})",
                 (space, *part),
             ):
@@ -174,11 +183,14 @@ class SQLiteUnitOfWork:
     def save_users(self, space: str, users: Iterable[UserState], now: int) -> None:
         self.conn.executemany(
             "INSERT INTO users (api_space_id, user_id, state, email, created, deleted, "
-            "unsubscribed, first_seen, updated_at) VALUES (?,?,?,?,?,?,?,?,?) "
+            "unsubscribed, first_seen, updated_at, revision, etag, profile, created_on, "
+            "updated_on) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT (api_space_id, user_id) DO UPDATE SET state = excluded.state, "
             "email = excluded.email, created = excluded.created, deleted = excluded.deleted, "
             "unsubscribed = excluded.unsubscribed, first_seen = excluded.first_seen, "
-            "updated_at = excluded.updated_at",
+            "updated_at = excluded.updated_at, revision = excluded.revision, "
+            "etag = excluded.etag, profile = excluded.profile, "
+            "created_on = excluded.created_on, updated_on = excluded.updated_on",
             [
                 (
                     space,
@@ -190,8 +202,23 @@ class SQLiteUnitOfWork:
                     u.unsubscribed,
                     u.first_seen or 0,
                     now,
+                    u.profile.revision,
+                    u.profile.etag,
+                    codec.profile_doc(u),
+                    u.created_on[0] if u.created_on is not None else u.first_seen,
+                    u.profile.updated_on,
                 )
                 for u in users
+            ],
+        )
+
+    def insert_history(self, space: str, rows: Sequence[HistoryRow]) -> None:
+        self.conn.executemany(
+            "INSERT INTO profile_history (api_space_id, user_id, revision, at, name, changes, "
+            "cause, etag) VALUES (?,?,?,?,?,?,?,?)",
+            [
+                (space, r.user_id, r.revision, r.at, r.name, r.changes, r.cause, r.etag)
+                for r in rows
             ],
         )
 
@@ -483,11 +510,38 @@ class SQLiteReader:
 
     def user(self, space: str, user_id: str) -> UserState | None:
         row = self.conn.execute(
-            "SELECT user_id, state, created, first_seen, unsubscribed FROM users "
-            "WHERE api_space_id = ? AND user_id = ?",
+            f"SELECT {codec.USER_COLUMNS} FROM users WHERE api_space_id = ? AND user_id = ?",
             (space, user_id),
         ).fetchone()
         return codec.user_from(*row) if row else None
+
+    def profile(self, space: str, user_id: str) -> ProfileRow | None:
+        row = self.conn.execute(
+            f"SELECT {profile_sql.COLUMNS} FROM users WHERE api_space_id = ? AND user_id = ? "
+            f"AND {profile_sql.VISIBLE}",
+            (space, user_id),
+        ).fetchone()
+        return profile_sql.row(row) if row else None
+
+    def profiles(self, space: str, query: Query, after: str | None, limit: int) -> list[ProfileRow]:
+        where, args = profile_sql.where(query)
+        if after is not None:
+            where += " AND user_id > ?"
+            args.append(after)
+        rows = self.conn.execute(
+            f"SELECT {profile_sql.COLUMNS} FROM users WHERE api_space_id = ? "
+            f"AND {profile_sql.VISIBLE} AND {where} ORDER BY user_id LIMIT ?",
+            (space, *args, limit),
+        )
+        return [profile_sql.row(r) for r in rows]
+
+    def history(self, space: str, user_id: str, after: int | None, limit: int) -> list[HistoryRow]:
+        rows = self.conn.execute(
+            "SELECT user_id, revision, at, name, changes, cause, etag FROM profile_history "
+            "WHERE api_space_id = ? AND user_id = ? AND revision > ? ORDER BY revision LIMIT ?",
+            (space, user_id, -1 if after is None else after, limit),
+        )
+        return [HistoryRow(*r) for r in rows]
 
     def thing(self, space: str, thing_id: str) -> ThingState | None:
         row = self.conn.execute(

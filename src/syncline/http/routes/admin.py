@@ -19,7 +19,6 @@ from syncline.http.responses import JSON
 from syncline.http.routes.body import decode_json, int_param, read_body
 from syncline.schemas.collect import Id
 from syncline.services import replay, syncstatus, views
-from syncline.storage.interface import Reader
 
 
 class ReplayRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -31,17 +30,18 @@ class ReplayRequest(msgspec.Struct, forbid_unknown_fields=True):
     limit: int = 1000
 
 
-async def _guard(request: Request) -> tuple[Context, str, Reader]:
+async def guard(request: Request) -> tuple[Context, str, str]:
+    """The context, the space of the path, and who acts: a credential id or `admin`."""
     ctx = context(request)
     space = request.path_params["space"]
     reader = ctx.storage.reader()
     token = ctx.settings.admin_token
-    await run_in_threadpool(auth.space_access, request, reader, space, token)
-    return ctx, space, reader
+    who = await run_in_threadpool(auth.space_access, request, reader, space, token)
+    return ctx, space, who
 
 
 async def list_rejected(request: Request) -> Response:
-    ctx, space, _ = await _guard(request)
+    ctx, space, _ = await guard(request)
     q = request.query_params
     limit = int_param(request, "limit", 100, 1, 1000)
 
@@ -60,7 +60,7 @@ async def list_rejected(request: Request) -> Response:
 
 
 async def replay_rejected(request: Request) -> Response:
-    ctx, space, _ = await _guard(request)
+    ctx, space, _ = await guard(request)
     body = await read_body(request, ctx.settings.max_body_bytes)
     spec = decode_json(body or b"{}", ReplayRequest)
     now = now_ms()
@@ -87,7 +87,7 @@ async def replay_rejected(request: Request) -> Response:
 
 
 async def list_events(request: Request) -> Response:
-    ctx, space, _ = await _guard(request)
+    ctx, space, _ = await guard(request)
     q = request.query_params
     limit = int_param(request, "limit", 100, 1, 1000)
     user_id = request.path_params.get("user_id", q.get("user_id"))
@@ -108,12 +108,12 @@ async def list_events(request: Request) -> Response:
 
 
 async def sync_status(request: Request) -> Response:
-    ctx, space, _ = await _guard(request)
+    ctx, space, _ = await guard(request)
     return JSON(await run_in_threadpool(syncstatus.status, ctx.storage.reader(), space))
 
 
 async def sync_reopen(request: Request) -> Response:
-    ctx, space, _ = await _guard(request)
+    ctx, space, _ = await guard(request)
     now = now_ms()
     result = await ctx.writer.run(
         lambda uow: syncstatus.reopen(uow, ctx.storage.reader(), space, now)
@@ -122,25 +122,26 @@ async def sync_reopen(request: Request) -> Response:
 
 
 async def get_user(request: Request) -> Response:
-    ctx, space, _ = await _guard(request)
-    user_id = _id(request, "user_id")
+    ctx, space, _ = await guard(request)
+    user_id = path_id(request, "user_id", "user")
     found = await run_in_threadpool(views.user, ctx.storage.reader(), space, user_id)
     return JSON(found)
 
 
 async def get_thing_state(request: Request) -> Response:
-    ctx, space, _ = await _guard(request)
-    thing_id = _id(request, "thing_id")
+    ctx, space, _ = await guard(request)
+    thing_id = path_id(request, "thing_id", "thing")
     found = await run_in_threadpool(views.thing, ctx.storage.reader(), space, thing_id)
     return JSON(found)
 
 
-def _id(request: Request, name: str) -> str:
+def path_id(request: Request, name: str, what: str) -> str:
+    """An id from the path; one that could never exist is simply not found."""
     value: str = request.path_params[name]
     try:
         msgspec.convert(value, Id)
     except msgspec.ValidationError:
-        raise NotFound(f"no {name.removesuffix('_id')} {value!r}") from None
+        raise NotFound(f"no {what} {value!r}") from None
     return value
 
 
@@ -151,7 +152,7 @@ routes = [
     Route("/apispaces/{space}/users/{user_id}/events", list_events, methods=["GET"]),
     Route("/apispaces/{space}/things/{thing_id}/events", list_events, methods=["GET"]),
     Route("/apispaces/{space}/users/{user_id}", get_user, methods=["GET"]),
-    Route("/apispaces/{space}/things/{thing_id}", get_thing_state, methods=["GET"]),
+    Route("/apispaces/{space}/things/{thing_id}/state", get_thing_state, methods=["GET"]),
     Route("/apispaces/{space}/sync", sync_status, methods=["GET"]),
     Route("/apispaces/{space}/sync/reopen", sync_reopen, methods=["POST"]),
 ]

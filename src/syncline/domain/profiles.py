@@ -1,0 +1,128 @@
+"""Profiles: a user as a Comapi document, its ETag, and what counts as a revision.
+
+The document holds only non-system fields; `_createdOn`, `_updatedOn` and `_revision` are
+metadata added when it is served, outside the ETag. The document is a pure function of the
+user's registers (so of the set of writes, never their order); the revision counts the changes
+as they were observed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from syncline.domain.users import NEVER_VISIBLE, ProfileMark, UserState
+
+STANDARD = {
+    "first_name": "firstName",
+    "last_name": "lastName",
+    "email": "email",
+    "utc_offset": "utcOffset",
+    "copilot_analysis_consent": "analysisConsent",
+}
+FIELD_OF = {v: k for k, v in STANDARD.items()}
+RESERVED = frozenset({"id", "unsubscribed", *STANDARD.values()})
+SYSTEM_FIELDS = frozenset({"_createdOn", "_updatedOn", "_revision"})
+
+CREATE, UPDATE, DELETE, UNDELETE = "create", "update", "delete", "undelete"
+
+
+def document(user: UserState, unsubscribed: bool) -> dict[str, Any]:
+    """The profile's non-system fields. Custom keys never shadow a standard one."""
+    doc: dict[str, Any] = {}
+    for key, register in user.custom.items():
+        value = register[0]
+        if value is not None and key not in RESERVED and not key.startswith("_"):
+            doc[key] = value
+    for name, register in user.fields.items():
+        if register[0] is not None:
+            doc[STANDARD[name]] = register[0]
+    doc["id"] = user.user_id
+    doc["unsubscribed"] = unsubscribed
+    return doc
+
+
+def canonical(doc: dict[str, Any]) -> bytes:
+    """Compact, key-sorted, UTF-8 JSON: the bytes the ETag is computed over."""
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def etag(doc: dict[str, Any]) -> str:
+    """As the Node `etag` package: quoted hex length, a dash, 27 characters of base64(SHA-1)."""
+    body = canonical(doc)
+    digest = base64.b64encode(hashlib.sha1(body).digest()).decode()[:27]
+    return f'"{len(body):x}-{digest}"'
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One revision: its number, its name and the fields it changed (`{field: [from, to]}`)."""
+
+    revision: int
+    name: str
+    changes: dict[str, list[Any]]
+    etag: str
+
+
+def observe(mark: ProfileMark, doc: dict[str, Any], deleted: bool, now: int) -> Change | None:
+    """Advance `mark` to the user's current state; the new revision, or None if nothing shows.
+
+    A never-visible profile that appears is a create; a visible one that changes is an update;
+    deletion and undeletion are revisions of their own. While deleted, the document may still
+    change (late events merge in) without a revision: the undelete then carries it.
+    """
+    previous = mark.doc or {}
+    if mark.revision == NEVER_VISIBLE:
+        if deleted:
+            mark.doc, mark.deleted = doc, True
+            return None
+        name = CREATE
+    elif deleted != mark.deleted:
+        name = DELETE if deleted else UNDELETE
+    elif deleted or doc == previous:
+        mark.doc = doc
+        return None
+    else:
+        name = UPDATE
+    tag = etag(doc)
+    change = Change(mark.revision + 1, name, diff(previous if name != CREATE else {}, doc), tag)
+    mark.revision, mark.doc, mark.etag, mark.deleted, mark.updated_on = (
+        change.revision,
+        doc,
+        tag,
+        deleted,
+        now,
+    )
+    return change
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    keys = sorted(before.keys() | after.keys())
+    return {k: [before.get(k), after.get(k)] for k in keys if before.get(k) != after.get(k)}
+
+
+def served(
+    doc: dict[str, Any], created_on: int | None, updated_on: int | None, revision: int
+) -> dict[str, Any]:
+    """The document as the API serves it, with its system fields."""
+    out = dict(doc)
+    out["_createdOn"] = iso(created_on)
+    out["_updatedOn"] = iso(updated_on)
+    out["_revision"] = revision
+    return out
+
+
+def iso(millis: int | None) -> str | None:
+    if millis is None:
+        return None
+    moment = datetime.fromtimestamp(millis / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis % 1000:03d}Z"
+
+
+def created_on(user: UserState) -> int | None:
+    """`original_creation_date` when known, else when the user was first seen."""
+    return user.created_on[0] if user.created_on is not None else user.first_seen
