@@ -3,7 +3,8 @@
 Hypothesis draws a set of valid events over a small pool of ids and values (so registers
 collide, timestamps tie and values repeat), then applies it to two fresh SQLite storages in two
 permutations, each split into differently sized batches (one unit of work per batch, through the
-real decoding path) with resent duplicates. Users, things and associations must be identical.
+real decoding path) with resent duplicates. Users, things, associations and every profile's
+document and ETag must be identical.
 
 Swarm testing: each example uses its own subset of event types, of ids and its own rate of
 re-reported payloads, so that dense collisions on one register are common rather than rare.
@@ -23,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from syncline.clock import now_ms
+from syncline.domain import profiles
 from syncline.schemas.collect import EventError
 from syncline.services import ingest, spaces
 from syncline.storage.sqlite import SQLiteStorage
@@ -221,11 +223,15 @@ def apply_all(directory: Path, batches: list[list[dict[str, Any]]], now: int) ->
 
 def snapshot(storage: SQLiteStorage, space: str) -> dict[str, Any]:
     reader = storage.reader()
-    users, things, links = {}, {}, {}
+    users, things, links, documents = {}, {}, {}, {}
     for uid in USERS:
         user = reader.user(space, uid)
         if user is not None:
             users[uid] = {**user.view(), "first_seen": user.first_seen}
+        profile = reader.profile(space, uid)
+        if profile is not None:
+            assert profile.etag == profiles.etag(profile.doc)
+            documents[uid] = (profile.doc, profile.etag, profile.created_on)
         links[uid] = [
             (link.thing_id, link.associated, link.since)
             for link in reader.associations_of_user(space, uid)
@@ -241,6 +247,7 @@ def snapshot(storage: SQLiteStorage, space: str) -> dict[str, Any]:
         "users": users,
         "things": things,
         "associations": links,
+        "profiles": documents,
         "event_log": sorted((e["event_id"], e["type"], e["timestamp"]) for e in log.items),
         "sync_counts": run.counts,
     }
@@ -260,6 +267,7 @@ def check_order_independence(data: st.DataObject, events: list[dict[str, Any]], 
     assert a["users"] == b["users"]
     assert a["things"] == b["things"]
     assert a["associations"] == b["associations"]
+    assert a["profiles"] == b["profiles"]  # document and ETag; revisions count arrivals
     assert a["event_log"] == b["event_log"]
     assert a["sync_counts"] == b["sync_counts"]
 

@@ -52,8 +52,12 @@ def canonical(doc: dict[str, Any]) -> bytes:
 
 
 def etag(doc: dict[str, Any]) -> str:
+    """The ETag of a document: over its canonical JSON."""
+    return etag_of_bytes(canonical(doc))
+
+
+def etag_of_bytes(body: bytes) -> str:
     """As the Node `etag` package: quoted hex length, a dash, 27 characters of base64(SHA-1)."""
-    body = canonical(doc)
     digest = base64.b64encode(hashlib.sha1(body).digest()).decode()[:27]
     return f'"{len(body):x}-{digest}"'
 
@@ -73,7 +77,7 @@ def observe(mark: ProfileMark, doc: dict[str, Any], deleted: bool, now: int) -> 
 
     A never-visible profile that appears is a create; a visible one that changes is an update;
     deletion and undeletion are revisions of their own. While deleted, the document may still
-    change (late events merge in) without a revision: the undelete then carries it.
+    change (late events merge in) without a revision: the undelete then lists those changes.
     """
     previous = mark.doc or {}
     if mark.revision == NEVER_VISIBLE:
@@ -84,8 +88,7 @@ def observe(mark: ProfileMark, doc: dict[str, Any], deleted: bool, now: int) -> 
     elif deleted != mark.deleted:
         name = DELETE if deleted else UNDELETE
     elif deleted or doc == previous:
-        mark.doc = doc
-        return None
+        return None  # while deleted, the last visible document stays the basis of the undelete
     else:
         name = UPDATE
     tag = etag(doc)
