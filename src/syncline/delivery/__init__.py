@@ -1,0 +1,1 @@
+"""Webhook delivery: the retry schedule, signatures, the sender and the worker."""
