@@ -40,6 +40,23 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
         )
 
+        self.attempts = Counter(
+            "syncline_webhook_attempts_total",
+            "Webhook delivery attempts by outcome (delivered, retry, dead, disabled)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.delivery_seconds = Histogram(
+            "syncline_webhook_delivery_seconds",
+            "Latency of one webhook request",
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+
+    def on_attempt(self, outcome: str, seconds: float) -> None:
+        self.attempts.labels(outcome).inc()
+        self.delivery_seconds.observe(seconds)
+
     def on_commit(self, jobs: int, seconds: float) -> None:
         self.commit_jobs.observe(jobs)
         self.commit_seconds.observe(seconds)

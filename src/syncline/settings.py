@@ -32,6 +32,12 @@ class Settings:
     port: int = 8000
     admin_token: Secret | None = field(default=None)
     webhooks_allow_private: bool = False
+    webhook_timeout_seconds: int = 10
+    webhook_disable_after_hours: int = 72
+    webhook_retention_days: int = 7
+    webhook_max_inflight: int = 64
+    webhook_retry_scale: float = 1.0  # < 1 shortens every retry wait (tests, demos)
+    delivery_worker: bool = True  # `serve` also delivers webhooks
     max_body_bytes: int = 1024 * 1024
     max_events_per_request: int = 1000
     max_event_age_days: int = 30
@@ -54,6 +60,16 @@ class Settings:
         for name in ("max_body_bytes", "max_events_per_request", "max_event_age_days"):
             if getattr(self, name) <= 0:
                 raise ConfigError(_env_name(name), "must be a positive integer")
+        for name in (
+            "webhook_timeout_seconds",
+            "webhook_disable_after_hours",
+            "webhook_retention_days",
+            "webhook_max_inflight",
+        ):
+            if getattr(self, name) <= 0:
+                raise ConfigError(_env_name(name), "must be a positive integer")
+        if not 0 < self.webhook_retry_scale <= 1000:
+            raise ConfigError("SYNCLINE_WEBHOOK_RETRY_SCALE", "must be in (0, 1000]")
         if self.max_future_seconds < 0:
             raise ConfigError("SYNCLINE_MAX_FUTURE_SECONDS", "must be >= 0")
         if self.sqlite_synchronous not in ("FULL", "NORMAL", "EXTRA"):
@@ -105,6 +121,11 @@ def _parse(f: dataclasses.Field[Any], raw: str) -> Any:
             return int(raw)
         except ValueError:
             raise ConfigError(name, f"must be an integer, got {raw!r}") from None
+    if kind == "float":
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(name, f"must be a number, got {raw!r}") from None
     if kind == "bool":
         low = raw.strip().lower()
         if low in _TRUE:

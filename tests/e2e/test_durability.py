@@ -227,6 +227,9 @@ def metric(text: str, name: str) -> dict[str, float]:
 
 def test_group_commit_merges_concurrent_requests(syncline: ServerProcess, db_path: Path) -> None:
     server = syncline
+    # Only requests use the writer here: the webhook worker (whose claims are writer jobs too)
+    # has nothing to do in this test, so it is left off.
+    server.extra_env["SYNCLINE_DELIVERY_WORKER"] = "false"
     tenant = create_space(server.database_url, account=4, cwd=db_path.parent)
     server.start()
     requests, per_request = 32, 10

@@ -98,6 +98,11 @@ REVISION_TABLE: list[tuple[str, list[tuple[dict[str, Any], bool]], list[str | No
         [(DOC_A, False), (DOC_B, False), (DOC_B, True), (DOC_B, False)],
         ["create", "update", "delete", "undelete"],
     ),
+    (
+        "a type flip is a change (True is not 1)",
+        [({**DOC_A, "tier": True}, False), ({**DOC_A, "tier": 1}, False)],
+        ["create", "update"],
+    ),
     ("born deleted is never visible", [(DOC_A, True)], [None]),
     ("born deleted, then revived", [(DOC_A, True), (DOC_B, False)], [None, "create"]),
     (

@@ -22,7 +22,7 @@ PARSE_TABLE: list[tuple[str, list[tuple[str, str, tuple[Any, ...]]]]] = [
     ("email=!", [("email", q.MISSING, ())]),
     ("ok=true", [("ok", q.EQ, ("true", True))]),
     ("utcOffset=0000", [("utcOffset", q.EQ, ("0000",))]),  # not a number: leading zeros
-    ("utcOffset=+0100", [("utcOffset", q.EQ, ("+0100",))]),
+    ("name=Ann+Marie", [("name", q.EQ, ("Ann Marie",))]),  # form encoding: + is a space
     ("utcOffset=%2B0100", [("utcOffset", q.EQ, ("+0100",))]),
     ("plan[]=pro&plan[]=max", [("plan", q.IN, ("pro", "max"))]),
     ("plan[]=!free", [("plan", q.NOT_IN, ("free",))]),

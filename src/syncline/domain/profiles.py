@@ -87,8 +87,10 @@ def observe(mark: ProfileMark, doc: dict[str, Any], deleted: bool, now: int) -> 
         name = CREATE
     elif deleted != mark.deleted:
         name = DELETE if deleted else UNDELETE
-    elif deleted or doc == previous:
+    elif deleted:
         return None  # while deleted, the last visible document stays the basis of the undelete
+    elif canonical(doc) == canonical(previous):  # type-strict: True is not 1, 1 is not 1.0
+        return None
     else:
         name = UPDATE
     tag = etag(doc)

@@ -7,7 +7,8 @@
 
 A raw value may mean a string, a number or a boolean (`"18"`, `"true"`); each term keeps every
 reading and matches a stored value of any of those types, so `utcOffset=0000` still finds the
-string "0000". String operators are case-insensitive, as mongo-querystring's regexes are
+string "0000". Terms are form-encoded (`+` is a space; send a plus sign as `%2B`, as
+`utcOffset=%2B0100`). String operators are case-insensitive, as mongo-querystring's regexes are
 (ASCII letters only, as SQLite's LIKE).
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote_plus
 
 EQ, NE, GT, GTE, LT, LTE = "eq", "ne", "gt", "gte", "lt", "lte"
 STARTS, ENDS, CONTAINS, EXISTS, MISSING, IN, NOT_IN = (
@@ -133,7 +134,7 @@ def _field(raw_term: str, key: str) -> str:
 
 def _unquote(raw_term: str, value: str) -> str:
     try:
-        return unquote(value, errors="strict")
+        return unquote_plus(value, errors="strict")
     except UnicodeDecodeError:
         raise _bad(raw_term, "not valid percent-encoded UTF-8") from None
 

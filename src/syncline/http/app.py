@@ -10,10 +10,11 @@ import structlog
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 
+from syncline.delivery.worker import DeliveryWorker
 from syncline.errors import SynclineError
 from syncline.http import errors
 from syncline.http.context import Context
-from syncline.http.routes import admin, collect, docs, health, profiles
+from syncline.http.routes import admin, collect, docs, health, profiles, webhooks
 from syncline.metrics import Metrics
 from syncline.services.ingest import Limits
 from syncline.settings import Settings
@@ -49,12 +50,23 @@ def limits_of(settings: Settings) -> Limits:
 def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
     storage = storage if storage is not None else open_storage(settings)
     metrics = Metrics()
-    writer = GroupCommitWriter(storage, on_commit=metrics.on_commit)
-    ctx = Context(settings, storage, writer, limits_of(settings), metrics)
+    worker: DeliveryWorker | None = None
+
+    def committed(jobs: int, seconds: float) -> None:
+        metrics.on_commit(jobs, seconds)
+        if worker is not None:
+            worker.wake()
+
+    writer = GroupCommitWriter(storage, on_commit=committed)
+    if settings.delivery_worker:
+        worker = DeliveryWorker(storage, writer, settings, metrics.on_attempt)
+    ctx = Context(settings, storage, writer, limits_of(settings), metrics, worker)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         writer.start()
+        if worker is not None:
+            await worker.start()
         log.info(
             "syncline ready",
             host=settings.host,
@@ -64,6 +76,8 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
         try:
             yield
         finally:
+            if worker is not None:
+                await worker.stop()
             writer.stop()
             storage.close()
             log.info("syncline stopped")
@@ -72,6 +86,7 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
         routes=[
             *collect.routes,
             *profiles.routes,
+            *webhooks.routes,
             *admin.routes,
             *health.routes,
             *docs.routes,

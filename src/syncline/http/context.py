@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from syncline.delivery.worker import DeliveryWorker
 from syncline.metrics import Metrics
 from syncline.services.ingest import Limits
 from syncline.settings import Settings
@@ -20,6 +21,7 @@ class Context:
     writer: GroupCommitWriter
     limits: Limits
     metrics: Metrics
+    worker: DeliveryWorker | None = None
 
 
 def context(request: Request) -> Context:

@@ -28,12 +28,13 @@ MAX_MILLIS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
 Id = Annotated[str, Meta(min_length=1, max_length=128, pattern=ID_PATTERN)]
 EventId = Annotated[str, Meta(min_length=1, max_length=128)]
-Text = Annotated[str, Meta(max_length=256)]
+NO_NUL = r"^[^\x00]*$"  # U+0000 cannot be stored in or queried from a JSON text column
+Text = Annotated[str, Meta(max_length=256, pattern=NO_NUL)]
 Email = Annotated[str, Meta(max_length=254, pattern=EMAIL_PATTERN)]
 UtcOffset = Annotated[str, Meta(pattern=UTC_OFFSET_PATTERN)]
 Millis = Annotated[int, Meta(ge=0, le=MAX_MILLIS)]
-PropertyKey = Annotated[str, Meta(min_length=1, max_length=128)]
-Scalar = Annotated[str, Meta(max_length=1024)] | int | float | bool
+PropertyKey = Annotated[str, Meta(min_length=1, max_length=128, pattern=NO_NUL)]
+Scalar = Annotated[str, Meta(max_length=1024, pattern=NO_NUL)] | int | float | bool
 CustomProperties = Annotated[dict[PropertyKey, Scalar], Meta(max_length=20)]
 FreeForm = Annotated[dict[PropertyKey, Scalar | None], Meta(max_length=20)]
 

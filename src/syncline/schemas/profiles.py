@@ -17,10 +17,16 @@ from msgspec import Meta
 
 from syncline.domain.profiles import FIELD_OF, SYSTEM_FIELDS
 from syncline.errors import RequestRejected
-from syncline.schemas.collect import EMAIL_PATTERN, UTC_OFFSET_PATTERN, PropertyKey, Scalar
+from syncline.schemas.collect import (
+    EMAIL_PATTERN,
+    NO_NUL,
+    UTC_OFFSET_PATTERN,
+    PropertyKey,
+    Scalar,
+)
 
 MAX_FIELDS = 100
-_Name = Annotated[str, Meta(max_length=256)]
+_Name = Annotated[str, Meta(max_length=256, pattern=NO_NUL)]
 _TYPES: dict[str, Any] = {
     "firstName": _Name | None,
     "lastName": _Name | None,
@@ -29,8 +35,8 @@ _TYPES: dict[str, Any] = {
     "analysisConsent": bool | None,
 }
 _DESCRIBE = {
-    "firstName": "a string of at most 256 characters",
-    "lastName": "a string of at most 256 characters",
+    "firstName": "a string of at most 256 characters, without U+0000",
+    "lastName": "a string of at most 256 characters, without U+0000",
     "email": "a valid email address",
     "utcOffset": "[+-]HHMM from -1200 to +1459, Z or 0000",
     "analysisConsent": "a boolean",

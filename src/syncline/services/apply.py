@@ -20,6 +20,7 @@ from syncline.domain.things import ThingState
 from syncline.domain.users import USER_FIELDS, UserState
 from syncline.schemas import collect as c
 from syncline.schemas.collect import Event, EventError
+from syncline.services.outbox import Outbox
 from syncline.storage.interface import UnitOfWork
 from syncline.storage.records import EventRow, HistoryRow
 
@@ -39,8 +40,9 @@ def digest(event_type: str, timestamp: int, payload: bytes) -> bytes:
 
 
 class Applier:
-    def __init__(self, uow: UnitOfWork, space: str, now: int) -> None:
+    def __init__(self, uow: UnitOfWork, space: str, now: int, by: str = "system") -> None:
         self.uow, self.space, self.now = uow, space, now
+        self.outbox = Outbox(uow, space, by)
         self.users: dict[str, UserState] = {}
         self.things: dict[str, ThingState] = {}
         self.links: dict[tuple[str, str], AssociationState] = {}
@@ -136,6 +138,7 @@ class Applier:
                         change.etag,
                     )
                 )
+                self.outbox.announce(user, change, cause, self.now)
 
     def is_unsubscribed(self, email: str | None) -> bool:
         if email is None:
@@ -153,6 +156,7 @@ class Applier:
         if self.history:
             self.uow.insert_history(self.space, self.history)
             self.history = []
+        self.outbox.flush()
         things = [t for t in self.things.values() if t.changed]
         self.uow.save_things(self.space, things, self.now)
         for thing in things:

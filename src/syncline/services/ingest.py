@@ -76,20 +76,23 @@ def validate(raw: bytes, received_at: int, now: int, limits: Limits) -> Event | 
     return result
 
 
-def commit(uow: UnitOfWork, space: str, decoded: list[Decoded], now: int) -> CollectResponse:
+def commit(
+    uow: UnitOfWork, space: str, decoded: list[Decoded], now: int, by: str = "system"
+) -> CollectResponse:
     """Apply the valid events, keep the rejected ones; one answer in Copilot.cx's shape."""
-    return commit_many(uow, space, [(decoded, now)])[0]
+    return commit_many(uow, space, [(decoded, now)], by)[0]
 
 
 def commit_many(
-    uow: UnitOfWork, space: str, requests: list[tuple[list[Decoded], int]]
+    uow: UnitOfWork, space: str, requests: list[tuple[list[Decoded], int]], by: str = "system"
 ) -> list[CollectResponse]:
     """Several requests of one space in one pass: one set of bulk reads and writes for all.
 
     The outcome equals committing them one after the other in list order: an event_id sent by
-    two of them is accepted in the first and a duplicate in the second.
+    two of them is accepted in the first and a duplicate in the second. `by` names who sent
+    them (`access:<credential id>`), as profile.delete webhooks report it.
     """
-    applier = Applier(uow, space, max(now for _, now in requests))
+    applier = Applier(uow, space, max(now for _, now in requests), by)
     valid = [d for decoded, _ in requests for d in decoded if not isinstance(d.result, EventError)]
     outcomes = applier.run([d.result for d in valid])  # type: ignore[misc]
     by_decoded = {id(d): o for d, o in zip(valid, outcomes, strict=True)}

@@ -8,6 +8,7 @@ A write is a live change at the time it is made, ordered with collected events b
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,7 +73,10 @@ def history(
 ) -> tuple[list[dict[str, Any]], str | None]:
     if reader.user(space, profile_id) is None:
         raise NotFound(f"no profile {profile_id!r}")
-    after = int(decode_cursor(cursor)[0]) if cursor else None
+    try:
+        after = int(decode_cursor(cursor)[0]) if cursor else None
+    except ValueError:
+        raise RequestRejected("cursor: not a cursor this server issued") from None
     rows = reader.history(space, profile_id, after, limit + 1)
     items = [
         {
@@ -159,6 +163,17 @@ def undelete(
     )
 
 
+_last_ns = 0
+
+
+def _api_event_id() -> str:
+    """Rising within the process, so two writes in one millisecond keep their order (the
+    event_id breaks timestamp ties); a random tail keeps ids of several processes distinct."""
+    global _last_ns
+    _last_ns = max(time.time_ns(), _last_ns + 1)
+    return f"api-{_last_ns:020d}-{uuid.uuid4().hex[:8]}"
+
+
 def _write(
     uow: UnitOfWork,
     space: str,
@@ -189,7 +204,7 @@ def _write(
             raise RequestRejected(
                 "unsubscribed: follows unsubscribe events by email and cannot be written"
             )
-    event_id = f"api-{uuid.uuid4()}"
+    event_id = _api_event_id()
     user = applier.user(pid, now)
     change(user, (LIVE, now, event_id))
     applier.observe({"eventId": event_id, "type": kind, "by": by})

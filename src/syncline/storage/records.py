@@ -83,3 +83,63 @@ class Space:
 class Page:
     items: list[dict[str, Any]]
     next_cursor: str | None
+
+
+@dataclass(slots=True)
+class WebhookRow:
+    """A subscription as stored. `events` lists names or `profile.*`."""
+
+    webhook_id: str
+    url: str
+    events: list[str]
+    secret: str
+    include_preexisting: bool
+    ordering: str
+    batch_max_events: int | None
+    batch_timeout_s: int | None
+    state: str
+    created_at: int
+    previous_secret: str | None = None
+    previous_until: int | None = None
+    disabled_reason: str | None = None
+    failing_since: int | None = None
+    last_success_at: int | None = None
+    last_failure_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """One profile revision to announce: its envelope, ready to send."""
+
+    event_id: str
+    user_id: str
+    revision: int
+    name: str
+    envelope: bytes
+    preexisting: bool
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A delivery taken by a sender: the envelope and how often it was tried."""
+
+    event_id: str
+    user_id: str
+    revision: int
+    attempts: int
+    envelope: bytes
+    batch_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRow:
+    attempt_id: str
+    message_id: str
+    event_ids: list[str]
+    at: int
+    status: int | None
+    latency_ms: float
+    response: str | None
+    error: str | None
+    outcome: str

@@ -77,6 +77,7 @@ users = sa.Table(
     sa.Column("profile", sa.Text, nullable=True),
     sa.Column("created_on", sa.BigInteger, nullable=True),
     sa.Column("updated_on", sa.BigInteger, nullable=True),
+    sa.Column("devices", sa.Text, nullable=True),  # the things shown in devicesUpdated
     sa.Index("users_by_email", "api_space_id", "email"),
 )
 
@@ -154,4 +155,80 @@ sync_runs = sa.Table(
     sa.Column("completed_at", sa.BigInteger, nullable=True),
     sa.Column("counts", sa.Text, nullable=False),
     sa.Column("report", sa.Text, nullable=True),
+)
+
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("api_space_id", sa.Text, primary_key=True),
+    sa.Column("webhook_id", sa.Text, primary_key=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("events", sa.Text, nullable=False),
+    # kept as written: HMAC signing needs the secret itself, not a hash of it
+    sa.Column("secret", sa.Text, nullable=False),
+    sa.Column("previous_secret", sa.Text, nullable=True),
+    sa.Column("previous_until", sa.BigInteger, nullable=True),
+    sa.Column("include_preexisting", sa.Boolean, nullable=False),
+    sa.Column("ordering", sa.Text, nullable=False),
+    sa.Column("batch_max_events", sa.Integer, nullable=True),
+    sa.Column("batch_timeout_s", sa.Integer, nullable=True),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("disabled_reason", sa.Text, nullable=True),
+    sa.Column("failing_since", sa.BigInteger, nullable=True),
+    sa.Column("last_success_at", sa.BigInteger, nullable=True),
+    sa.Column("last_failure_at", sa.BigInteger, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
+# The transactional outbox: one row per profile revision, written with the change itself.
+profile_events = sa.Table(
+    "profile_events",
+    metadata,
+    sa.Column("api_space_id", sa.Text, primary_key=True),
+    sa.Column("event_id", sa.Text, primary_key=True),
+    sa.Column("user_id", sa.Text, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("envelope", sa.Text, nullable=False),
+    sa.Column("preexisting", sa.Boolean, nullable=False),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Index("profile_events_by_user", "api_space_id", "user_id", "revision"),
+    sa.Index("profile_events_by_time", "api_space_id", "at"),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("api_space_id", sa.Text, primary_key=True),
+    sa.Column("webhook_id", sa.Text, primary_key=True),
+    sa.Column("event_id", sa.Text, primary_key=True),
+    sa.Column("user_id", sa.Text, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),  # pending | inflight | delivered | dead
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_at", sa.BigInteger, nullable=False),
+    sa.Column("claimed_until", sa.BigInteger, nullable=True),
+    sa.Column("batch_id", sa.Text, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("done_at", sa.BigInteger, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Index("deliveries_due", "api_space_id", "webhook_id", "status", "next_at"),
+    sa.Index("deliveries_by_profile", "api_space_id", "webhook_id", "user_id", "revision"),
+)
+
+delivery_attempts = sa.Table(
+    "delivery_attempts",
+    metadata,
+    sa.Column("api_space_id", sa.Text, primary_key=True),
+    sa.Column("webhook_id", sa.Text, primary_key=True),
+    sa.Column("attempt_id", sa.Text, primary_key=True),
+    sa.Column("message_id", sa.Text, nullable=False),
+    sa.Column("event_ids", sa.Text, nullable=False),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.Integer, nullable=True),
+    sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.Column("response", sa.Text, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Index("attempts_by_time", "api_space_id", "webhook_id", "at"),
 )

@@ -32,6 +32,7 @@ from syncline.storage.records import (
     RejectedRow,
     Space,
 )
+from syncline.storage.sqlite_webhooks import WebhookReads, WebhookWrites
 
 _CHUNK = 900
 
@@ -111,7 +112,7 @@ def _marks(n: int) -> str:
     return ",".join("?" * n)
 
 
-class SQLiteUnitOfWork:
+class SQLiteUnitOfWork(WebhookWrites):
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self._savepoints = 0
@@ -467,7 +468,7 @@ def _latest_sync(conn: sqlite3.Connection, space: str) -> SyncRun | None:
     return codec.sync_from(row) if row else None
 
 
-class SQLiteReader:
+class SQLiteReader(WebhookReads):
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 

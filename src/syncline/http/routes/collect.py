@@ -21,21 +21,24 @@ from syncline.services.apply import Applier
 CONSENT_PATH = "/v2/api/report/user_copilot_analysis_consent_changed"
 
 
-def _space(request: Request, ctx: Context) -> str:
+def _space(request: Request, ctx: Context) -> tuple[str, str]:
+    """The API space of the Basic credentials, and who they are (`access:<credential id>`)."""
     client_id, secret = auth.basic(request)
     credential = spaces.authenticate_collect(ctx.storage.reader(), client_id, secret)
-    return credential.api_space_id
+    return credential.api_space_id, f"access:{credential.credential_id}"
 
 
 async def collect(request: Request) -> Response:
     started = time.perf_counter()
     ctx = context(request)
-    space = _space(request, ctx)
+    space, by = _space(request, ctx)
     body = await read_body(request, ctx.settings.max_body_bytes)
     now = now_ms()
     decoded = ingest.decode_request(body, now, ctx.limits)
     result = await ctx.writer.run_merged(
-        ("collect", space), (decoded, now), lambda uow, items: ingest.commit_many(uow, space, items)
+        ("collect", space, by),
+        (decoded, now),
+        lambda uow, items: ingest.commit_many(uow, space, items, by),
     )
     _count(ctx, decoded, result)
     ctx.metrics.requests.labels("/v2/collect", "POST", "200").observe(time.perf_counter() - started)
@@ -44,7 +47,7 @@ async def collect(request: Request) -> Response:
 
 async def consent(request: Request) -> Response:
     ctx = context(request)
-    space = _space(request, ctx)
+    space, by = _space(request, ctx)
     body = decode_json(await read_body(request, ctx.settings.max_body_bytes), c.ConsentRequest)
     now = now_ms()
     event = c.UserUpdated(
@@ -52,7 +55,7 @@ async def consent(request: Request) -> Response:
         timestamp=now,
         payload=c.UserPayload(user_id=body.user_id, copilot_analysis_consent=body.consent_value),
     )
-    await ctx.writer.run(lambda uow: Applier(uow, space, now).run([event]))
+    await ctx.writer.run(lambda uow: Applier(uow, space, now, by).run([event]))
     ctx.metrics.events.labels("user_updated", "accepted").inc()
     return Response(status_code=204)
 

@@ -1,0 +1,313 @@
+"""The delivery worker: one loop per enabled webhook, claims through the writer, settles in bulk.
+
+Each endpoint has its own loop and its own bound on requests in flight, so a slow or dead
+endpoint only ever waits on itself. With `ordering=profile` a claim only ever returns each
+profile's oldest open revision, and the next is claimable only once that one is settled
+(delivered or dead-lettered): per-profile order, while other profiles keep flowing.
+Outcomes are settled in one unit of work per handful, then the endpoints are woken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiohttp
+import structlog
+
+from syncline import __version__
+from syncline.clock import now_ms
+from syncline.delivery import schedule, sender, signing
+from syncline.settings import Settings
+from syncline.storage.interface import Storage, UnitOfWork
+from syncline.storage.records import AttemptRow, Claimed, WebhookRow
+from syncline.storage.writer import GroupCommitWriter
+
+log = structlog.get_logger("syncline.delivery")
+LEASE_MS = 120_000
+IDLE_S = 1.0
+REFRESH_S = 0.5
+MAINTENANCE_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    space: str
+    webhook_id: str
+    event_ids: list[str]
+    status: str  # delivered | pending | dead | unclaimed
+    next_at: int
+    attempt: AttemptRow | None
+    ok: bool | None  # the endpoint's health: True answered, False failed, None unknown
+    disable: str | None = None
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        storage: Storage,
+        writer: GroupCommitWriter,
+        settings: Settings,
+        on_attempt: Callable[[str, float], None] | None = None,
+    ) -> None:
+        self.storage, self.writer, self.settings = storage, writer, settings
+        self.on_attempt = on_attempt
+        self.endpoints: dict[tuple[str, str], Endpoint] = {}
+        self._pending: list[Settlement] = []
+        self._flushing: set[asyncio.Future[None]] = set()
+        self._settled = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.session: aiohttp.ClientSession | None = None
+
+    # lifecycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.session = sender.new_session(self.settings.webhooks_allow_private)
+        await self.writer.run(lambda uow: uow.release_expired(now_ms() + LEASE_MS))
+        self._task = asyncio.create_task(self._run(), name="syncline-delivery")
+
+    async def stop(self) -> None:
+        """Stop claiming, let requests in flight finish (bounded), settle, give back the rest."""
+        self._stopping = True
+        self._wake.set()
+        for endpoint in list(self.endpoints.values()):
+            await endpoint.stop()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self._flush()
+        if self.session is not None:
+            await self.session.close()
+
+    def wake(self) -> None:
+        """Thread-safe: new deliveries may be due (called after a commit)."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    # the loop ---------------------------------------------------------------------------
+    async def _run(self) -> None:
+        last_maintenance = last_refresh = 0.0
+        while not self._stopping:
+            try:
+                if time.monotonic() - last_refresh > REFRESH_S:
+                    last_refresh = time.monotonic()
+                    await self._refresh()
+                if time.monotonic() - last_maintenance > MAINTENANCE_S:
+                    last_maintenance = time.monotonic()
+                    await self._maintain()
+                await self._flush()
+            except Exception:
+                log.exception("delivery loop error; retrying")
+            self._wake.clear()
+            for endpoint in self.endpoints.values():
+                endpoint.kick()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), REFRESH_S)
+
+    async def _refresh(self) -> None:
+        hooks = await asyncio.to_thread(lambda: self.storage.reader().enabled_webhooks())
+        wanted = {(space, row.webhook_id): (space, row) for space, row in hooks}
+        for key in [k for k in self.endpoints if k not in wanted]:
+            await self.endpoints.pop(key).stop()
+        for key, (space, row) in wanted.items():
+            if key in self.endpoints:
+                self.endpoints[key].row = row
+            else:
+                self.endpoints[key] = Endpoint(self, space, row)
+
+    async def _maintain(self) -> None:
+        now = now_ms()
+        before = now - self.settings.webhook_retention_days * 86_400_000
+
+        def work(uow: UnitOfWork) -> None:
+            uow.release_expired(now)
+            uow.prune(before)
+
+        await self.writer.run(work)
+
+    # settling ---------------------------------------------------------------------------
+    async def settle(self, item: Settlement) -> None:
+        self._pending.append(item)
+        if len(self._pending) == 1:
+            asyncio.get_running_loop().call_later(0.005, self._flush_soon)
+
+    def _flush_soon(self) -> None:
+        task = asyncio.ensure_future(self._flush())
+        self._flushing.add(task)
+        task.add_done_callback(self._flushing.discard)
+
+    async def _flush(self) -> None:
+        items, self._pending = self._pending, []
+        if not items:
+            return
+        disable_after = self.settings.webhook_disable_after_hours * 3_600_000
+        now = now_ms()
+
+        def work(uow: UnitOfWork) -> None:
+            for s in items:
+                if s.status == "unclaimed":
+                    uow.unclaim(s.space, s.webhook_id, s.event_ids)
+                else:
+                    error = _error_of(s.attempt)
+                    uow.settle(s.space, s.webhook_id, s.event_ids, s.status, s.next_at, now, error)
+                if s.attempt is not None:
+                    uow.insert_attempt(s.space, s.webhook_id, s.attempt)
+                if s.disable is not None:
+                    uow.disable(s.space, s.webhook_id, s.disable)
+                elif s.ok is not None:
+                    uow.record_health(s.space, s.webhook_id, s.ok, now, disable_after)
+
+        try:
+            await self.writer.run(work)
+        except Exception:
+            log.exception("settling deliveries failed; their leases will expire and retry")
+        for endpoint in self.endpoints.values():
+            endpoint.kick()
+
+
+class Endpoint:
+    """The sending loop of one webhook."""
+
+    def __init__(self, worker: DeliveryWorker, space: str, row: WebhookRow) -> None:
+        self.worker, self.space, self.row = worker, space, row
+        self.inflight: set[asyncio.Task[None]] = set()
+        self._kick = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name=f"webhook-{row.webhook_id}")
+
+    def kick(self) -> None:
+        self._kick.set()
+
+    async def stop(self) -> None:
+        """No new claims; requests in flight finish (bounded) and settle; the rest go back."""
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        if self.inflight:
+            await asyncio.wait(self.inflight, timeout=self.worker.settings.webhook_timeout_seconds)
+        await self.worker._flush()
+        space, webhook_id = self.space, self.row.webhook_id
+        await self.worker.writer.run(lambda uow: uow.release_webhook(space, webhook_id))
+
+    async def _run(self) -> None:
+        while True:
+            self._kick.clear()
+            full = False
+            try:
+                full = await self._claim_and_send()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("endpoint loop error", webhook=self.row.webhook_id)
+            if not full:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._kick.wait(), IDLE_S)
+
+    async def _claim_and_send(self) -> bool:
+        row = self.row
+        free = self.worker.settings.webhook_max_inflight - len(self.inflight)
+        if free <= 0:
+            return False
+        size = row.batch_max_events or 1
+        now = now_ms()
+        if size > 1 and not await self._batch_ready(row, size, now):
+            return False
+        limit = free * size
+
+        def claim(uow: UnitOfWork) -> list[Claimed]:
+            return uow.claim(self.space, row, now, now + LEASE_MS, limit)
+
+        claimed = await self.worker.writer.run(claim)
+        for start in range(0, len(claimed), size):
+            task = asyncio.create_task(self._deliver(row, claimed[start : start + size]))
+            self.inflight.add(task)
+            task.add_done_callback(self.inflight.discard)
+        return len(claimed) == limit
+
+    async def _batch_ready(self, row: WebhookRow, size: int, now: int) -> bool:
+        """A batch goes when it is full or its oldest event has waited `timeoutSeconds`."""
+        due = await asyncio.to_thread(
+            lambda: self.worker.storage.reader().due_summary(self.space, row.webhook_id, now)
+        )
+        count, oldest = due
+        waited = oldest is not None and now - oldest >= (row.batch_timeout_s or 5) * 1000
+        return count >= size or (count > 0 and waited)
+
+    async def _deliver(self, row: WebhookRow, group: list[Claimed]) -> None:
+        settings = self.worker.settings
+        single = row.batch_max_events is None
+        body = group[0].envelope if single else b"[" + b",".join(c.envelope for c in group) + b"]"
+        ids = [c.event_id for c in group]
+        message_id = ids[0] if single else "batch_" + _digest(ids)
+        now = now_ms()
+        keys = [row.secret]
+        if row.previous_secret and (row.previous_until or 0) > now:
+            keys.append(row.previous_secret)
+        headers = signing.headers(keys, message_id, now // 1000, body)
+        headers["Content-Type"] = "application/json"
+        headers["User-Agent"] = f"syncline-webhooks/{__version__}"
+        assert self.worker.session is not None
+        sent = await sender.send(
+            self.worker.session, row.url, body, headers, settings.webhook_timeout_seconds
+        )
+        await self.worker.settle(self._outcome(row, group, message_id, sent, now))
+
+    def _outcome(
+        self, row: WebhookRow, group: list[Claimed], message_id: str, sent: sender.Sent, now: int
+    ) -> Settlement:
+        ids = [c.event_id for c in group]
+        status, next_at, ok, disable = "pending", now, False, None
+        if sent.status is not None and 200 <= sent.status < 300:
+            status, outcome, ok = "delivered", "delivered", True
+        elif sent.status == 400:
+            status, outcome, ok = "dead", "dead", True  # the endpoint answered: it is up
+        elif sent.status == 410:
+            status, outcome = "unclaimed", "disabled"
+            disable = "the endpoint answered 410 Gone"
+        else:
+            made = max(c.attempts for c in group) + 1
+            delay = schedule.next_attempt_delay(made, sent.retry_after_s, random.random())
+            if delay is None:
+                status, outcome = "dead", "dead"
+            else:
+                outcome = "retry"
+                next_at = now + int(delay * 1000 * self.worker.settings.webhook_retry_scale)
+        if self.worker.on_attempt is not None:
+            self.worker.on_attempt(outcome, sent.latency_ms / 1000)
+        attempt = AttemptRow(
+            _attempt_id(now),
+            message_id,
+            ids,
+            now,
+            sent.status,
+            sent.latency_ms,
+            sent.response,
+            sent.error,
+            outcome,
+        )
+        return Settlement(self.space, row.webhook_id, ids, status, next_at, attempt, ok, disable)
+
+
+def _digest(ids: list[str]) -> str:
+    """A batch's id: the same events make the same id, so a retried batch keeps it."""
+    return hashlib.sha256(",".join(ids).encode()).hexdigest()[:32]
+
+
+def _error_of(attempt: AttemptRow | None) -> str | None:
+    if attempt is None:
+        return None
+    if attempt.error is not None:
+        return attempt.error
+    return None if attempt.outcome == "delivered" else f"HTTP {attempt.status}"
+
+
+def _attempt_id(now: int) -> str:
+    """Time-ordered and unique."""
+    return f"{now:013d}{uuid.uuid4().hex[:12]}"

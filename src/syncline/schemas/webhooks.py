@@ -1,0 +1,53 @@
+"""The Webhooks API's wire: a subscription as Dotdigital clients write it (camelCase)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
+
+
+class BatchSpec(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    """Send a JSON array of envelopes, flushed at `maxEvents` or after `timeoutSeconds`."""
+
+    max_events: Annotated[int, Meta(ge=1, le=500)]
+    timeout_seconds: Annotated[int, Meta(ge=1, le=60)] = 5
+
+
+class WebhookSpec(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    """A new subscription. `secret` (>= 16 characters) is generated when absent."""
+
+    url: Annotated[str, Meta(min_length=1, max_length=2048)]
+    events: list[str] = msgspec.field(default_factory=lambda: ["profile.*"])
+    secret: Annotated[str, Meta(min_length=16, max_length=256)] | None = None
+    include_preexisting: bool = True
+    ordering: str = "profile"
+    batch: BatchSpec | None = None
+    enabled: bool = True
+
+
+class WebhookPatch(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    """A change to a subscription; absent fields stay as they are."""
+
+    url: Annotated[str, Meta(min_length=1, max_length=2048)] | None = None
+    events: list[str] | None = None
+    include_preexisting: bool | None = None
+    ordering: str | None = None
+    batch: BatchSpec | None = None
+    enabled: bool | None = None
+
+
+class RotateSpec(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    """A new secret (generated when absent); the old one keeps signing for `overlapSeconds`."""
+
+    secret: Annotated[str, Meta(min_length=16, max_length=256)] | None = None
+    overlap_seconds: Annotated[int, Meta(ge=0, le=7 * 86400)] = 86400
+
+
+class ReplaySpec(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    """Dead letters to send again: by event id, or all dead between `since` and `until` (ms)."""
+
+    event_ids: list[str] | None = None
+    since: int = 0
+    until: int | None = None

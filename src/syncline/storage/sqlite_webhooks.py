@@ -1,0 +1,379 @@
+"""Webhook tables on SQLite: subscriptions, the outbox, deliveries and attempts.
+
+Mixed into the unit of work (writes) and the reader (reads); both hold `self.conn`.
+A delivery is `pending` until a sender claims it (`inflight`, with a lease), then `delivered`,
+`pending` again with a later `next_at`, or `dead`. A lease that runs out (a sender died) makes
+the delivery pending again: redelivery with the same id, never loss.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from syncline.storage.records import AttemptRow, Claimed, OutboxRow, WebhookRow
+
+_encode = msgspec.json.encode
+_WEBHOOK_COLUMNS = (
+    "webhook_id, url, events, secret, include_preexisting, ordering, batch_max_events, "
+    "batch_timeout_s, state, created_at, previous_secret, previous_until, disabled_reason, "
+    "failing_since, last_success_at, last_failure_at"
+)
+OPEN = ("pending", "inflight")
+
+
+def _webhook(row: tuple[Any, ...]) -> WebhookRow:
+    values = list(row)
+    values[2] = msgspec.json.decode(values[2])
+    values[4] = bool(values[4])
+    return WebhookRow(*values)
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+class WebhookWrites:
+    conn: sqlite3.Connection
+
+    def save_webhook(self, space: str, w: WebhookRow) -> None:
+        self.conn.execute(
+            f"INSERT OR REPLACE INTO webhooks (api_space_id, {_WEBHOOK_COLUMNS}) "
+            f"VALUES ({_marks(17)})",
+            (
+                space,
+                w.webhook_id,
+                w.url,
+                _encode(w.events).decode(),
+                w.secret,
+                w.include_preexisting,
+                w.ordering,
+                w.batch_max_events,
+                w.batch_timeout_s,
+                w.state,
+                w.created_at,
+                w.previous_secret,
+                w.previous_until,
+                w.disabled_reason,
+                w.failing_since,
+                w.last_success_at,
+                w.last_failure_at,
+            ),
+        )
+
+    def delete_webhook(self, space: str, webhook_id: str) -> bool:
+        deleted = self.conn.execute(
+            "DELETE FROM webhooks WHERE api_space_id = ? AND webhook_id = ?", (space, webhook_id)
+        ).rowcount
+        for table in ("deliveries", "delivery_attempts"):
+            self.conn.execute(
+                f"DELETE FROM {table} WHERE api_space_id = ? AND webhook_id = ?",
+                (space, webhook_id),
+            )
+        return deleted > 0
+
+    def load_webhook(self, space: str, webhook_id: str) -> WebhookRow | None:
+        row = self.conn.execute(
+            f"SELECT {_WEBHOOK_COLUMNS} FROM webhooks WHERE api_space_id = ? AND webhook_id = ?",
+            (space, webhook_id),
+        ).fetchone()
+        return _webhook(row) if row else None
+
+    def subscribers(self, space: str) -> list[WebhookRow]:
+        """Every webhook that takes new events: enabled or paused (a paused one queues)."""
+        rows = self.conn.execute(
+            f"SELECT {_WEBHOOK_COLUMNS} FROM webhooks WHERE api_space_id = ? "
+            f"AND state != 'disabled'",
+            (space,),
+        )
+        return [_webhook(r) for r in rows]
+
+    def account_of(self, space: str) -> int:
+        row = self.conn.execute(
+            "SELECT account_id FROM api_spaces WHERE api_space_id = ?", (space,)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def insert_outbox(
+        self, space: str, rows: Sequence[OutboxRow], fanout: Sequence[tuple[str, OutboxRow]]
+    ) -> None:
+        """The revisions and, per subscribed webhook, a pending delivery of each."""
+        self.conn.executemany(
+            "INSERT INTO profile_events (api_space_id, event_id, user_id, revision, name, "
+            "envelope, preexisting, at) VALUES (?,?,?,?,?,?,?,?)",
+            [
+                (space, r.event_id, r.user_id, r.revision, r.name, r.envelope, r.preexisting, r.at)
+                for r in rows
+            ],
+        )
+        self.conn.executemany(
+            "INSERT INTO deliveries (api_space_id, webhook_id, event_id, user_id, revision, "
+            "status, attempts, next_at, created_at) VALUES (?,?,?,?,?,'pending',0,?,?)",
+            [
+                (space, webhook_id, r.event_id, r.user_id, r.revision, r.at, r.at)
+                for webhook_id, r in fanout
+            ],
+        )
+
+    def release_expired(self, now: int) -> int:
+        """Claims whose lease ran out (their sender died) become pending again."""
+        return self.conn.execute(
+            "UPDATE deliveries SET status = 'pending', claimed_until = NULL "
+            "WHERE status = 'inflight' AND claimed_until < ?",
+            (now,),
+        ).rowcount
+
+    def claim(
+        self, space: str, webhook: WebhookRow, now: int, lease_until: int, limit: int
+    ) -> list[Claimed]:
+        """Due deliveries; with profile ordering only each profile's oldest open revision."""
+        order = ""
+        if webhook.ordering == "profile":
+            order = (
+                "AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE "
+                "e.api_space_id = d.api_space_id AND e.webhook_id = d.webhook_id "
+                "AND e.user_id = d.user_id AND e.status IN ('pending', 'inflight') "
+                "AND e.revision < d.revision)"
+            )
+        rows = self.conn.execute(
+            "SELECT d.event_id, d.user_id, d.revision, d.attempts, p.envelope, d.batch_id "
+            "FROM deliveries d JOIN profile_events p ON p.api_space_id = d.api_space_id "
+            "AND p.event_id = d.event_id WHERE d.api_space_id = ? AND d.webhook_id = ? "
+            f"AND d.status = 'pending' AND d.next_at <= ? {order} "
+            "ORDER BY d.next_at, d.created_at, d.user_id, d.revision LIMIT ?",
+            (space, webhook.webhook_id, now, limit),
+        ).fetchall()
+        claimed = [Claimed(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+        self._set_status(space, webhook.webhook_id, [c.event_id for c in claimed], lease_until)
+        return claimed
+
+    def _set_status(
+        self, space: str, webhook_id: str, event_ids: list[str], lease_until: int
+    ) -> None:
+        self.conn.executemany(
+            "UPDATE deliveries SET status = 'inflight', claimed_until = ? "
+            "WHERE api_space_id = ? AND webhook_id = ? AND event_id = ?",
+            [(lease_until, space, webhook_id, e) for e in event_ids],
+        )
+
+    def settle(
+        self,
+        space: str,
+        webhook_id: str,
+        event_ids: Sequence[str],
+        status: str,
+        next_at: int,
+        now: int,
+        error: str | None,
+    ) -> None:
+        """An attempt's outcome for its events: delivered, dead, or pending until `next_at`."""
+        done = now if status in ("delivered", "dead") else None
+        self.conn.executemany(
+            "UPDATE deliveries SET status = ?, attempts = attempts + 1, next_at = ?, "
+            "claimed_until = NULL, done_at = ?, last_error = ? "
+            "WHERE api_space_id = ? AND webhook_id = ? AND event_id = ? AND status = 'inflight'",
+            [(status, next_at, done, error, space, webhook_id, e) for e in event_ids],
+        )
+
+    def release_webhook(self, space: str, webhook_id: str) -> int:
+        """Every claim of one webhook back to pending (its sender stopped)."""
+        return self.conn.execute(
+            "UPDATE deliveries SET status = 'pending', claimed_until = NULL "
+            "WHERE api_space_id = ? AND webhook_id = ? AND status = 'inflight'",
+            (space, webhook_id),
+        ).rowcount
+
+    def unclaim(self, space: str, webhook_id: str, event_ids: Sequence[str]) -> None:
+        """Give claims back untouched (the webhook was paused or disabled meanwhile)."""
+        self.conn.executemany(
+            "UPDATE deliveries SET status = 'pending', claimed_until = NULL "
+            "WHERE api_space_id = ? AND webhook_id = ? AND event_id = ? AND status = 'inflight'",
+            [(space, webhook_id, e) for e in event_ids],
+        )
+
+    def record_health(
+        self, space: str, webhook_id: str, ok: bool, now: int, disable_after_ms: int
+    ) -> bool:
+        """A success clears `failing_since`; failing for longer than allowed disables."""
+        if ok:
+            self.conn.execute(
+                "UPDATE webhooks SET last_success_at = ?, failing_since = NULL "
+                "WHERE api_space_id = ? AND webhook_id = ?",
+                (now, space, webhook_id),
+            )
+            return False
+        self.conn.execute(
+            "UPDATE webhooks SET last_failure_at = ?, failing_since = COALESCE(failing_since, ?) "
+            "WHERE api_space_id = ? AND webhook_id = ?",
+            (now, now, space, webhook_id),
+        )
+        return (
+            self.conn.execute(
+                "UPDATE webhooks SET state = 'disabled', disabled_reason = ? "
+                "WHERE api_space_id = ? AND webhook_id = ? AND state = 'enabled' "
+                "AND failing_since <= ?",
+                (
+                    "every delivery failed for longer than the allowed period",
+                    space,
+                    webhook_id,
+                    now - disable_after_ms,
+                ),
+            ).rowcount
+            > 0
+        )
+
+    def disable(self, space: str, webhook_id: str, reason: str) -> None:
+        self.conn.execute(
+            "UPDATE webhooks SET state = 'disabled', disabled_reason = ? "
+            "WHERE api_space_id = ? AND webhook_id = ?",
+            (reason, space, webhook_id),
+        )
+
+    def insert_attempt(self, space: str, webhook_id: str, a: AttemptRow) -> None:
+        self.conn.execute(
+            "INSERT INTO delivery_attempts (api_space_id, webhook_id, attempt_id, message_id, "
+            "event_ids, at, status, latency_ms, response, error, outcome) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                space,
+                webhook_id,
+                a.attempt_id,
+                a.message_id,
+                _encode(a.event_ids).decode(),
+                a.at,
+                a.status,
+                a.latency_ms,
+                a.response,
+                a.error,
+                a.outcome,
+            ),
+        )
+
+    def replay_dead(
+        self,
+        space: str,
+        webhook_id: str,
+        event_ids: Sequence[str] | None,
+        since: int,
+        until: int,
+        now: int,
+    ) -> int:
+        """Dead letters back to pending, tried afresh from now."""
+        where = "api_space_id = ? AND webhook_id = ? AND status = 'dead'"
+        args: list[Any] = [space, webhook_id]
+        if event_ids is not None:
+            where += f" AND event_id IN ({_marks(len(event_ids))})"
+            args.extend(event_ids)
+        else:
+            where += " AND done_at >= ? AND done_at < ?"
+            args.extend((since, until))
+        return self.conn.execute(
+            "UPDATE deliveries SET status = 'pending', attempts = 0, next_at = ?, "
+            f"done_at = NULL, batch_id = NULL WHERE {where}",
+            (now, *args),
+        ).rowcount
+
+    def prune(self, before: int) -> int:
+        """Delivered and dead rows, their attempts and announced revisions older than `before`."""
+        pruned = self.conn.execute(
+            "DELETE FROM deliveries WHERE status IN ('delivered', 'dead') AND done_at < ?",
+            (before,),
+        ).rowcount
+        self.conn.execute("DELETE FROM delivery_attempts WHERE at < ?", (before,))
+        self.conn.execute(
+            "DELETE FROM profile_events WHERE at < ? AND NOT EXISTS (SELECT 1 FROM deliveries d "
+            "WHERE d.api_space_id = profile_events.api_space_id "
+            "AND d.event_id = profile_events.event_id)",
+            (before,),
+        )
+        return pruned
+
+
+class WebhookReads:
+    conn: sqlite3.Connection
+
+    def webhook(self, space: str, webhook_id: str) -> WebhookRow | None:
+        row = self.conn.execute(
+            f"SELECT {_WEBHOOK_COLUMNS} FROM webhooks WHERE api_space_id = ? AND webhook_id = ?",
+            (space, webhook_id),
+        ).fetchone()
+        return _webhook(row) if row else None
+
+    def webhooks(self, space: str) -> list[WebhookRow]:
+        rows = self.conn.execute(
+            f"SELECT {_WEBHOOK_COLUMNS} FROM webhooks WHERE api_space_id = ? "
+            f"ORDER BY created_at, webhook_id",
+            (space,),
+        )
+        return [_webhook(r) for r in rows]
+
+    def enabled_webhooks(self) -> list[tuple[str, WebhookRow]]:
+        rows = self.conn.execute(
+            f"SELECT api_space_id, {_WEBHOOK_COLUMNS} FROM webhooks WHERE state = 'enabled'"
+        )
+        return [(r[0], _webhook(r[1:])) for r in rows]
+
+    def next_due(self, space: str, webhook_id: str) -> int | None:
+        row = self.conn.execute(
+            "SELECT MIN(next_at) FROM deliveries WHERE api_space_id = ? AND webhook_id = ? "
+            "AND status = 'pending'",
+            (space, webhook_id),
+        ).fetchone()
+        return int(row[0]) if row and row[0] is not None else None
+
+    def due_summary(self, space: str, webhook_id: str, now: int) -> tuple[int, int | None]:
+        """How many deliveries are due, and when the oldest of them was queued."""
+        row = self.conn.execute(
+            "SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE api_space_id = ? "
+            "AND webhook_id = ? AND status = 'pending' AND next_at <= ?",
+            (space, webhook_id, now),
+        ).fetchone()
+        return int(row[0]), (int(row[1]) if row[1] is not None else None)
+
+    def delivery_counts(self, space: str, webhook_id: str) -> dict[str, int]:
+        rows = self.conn.execute(
+            "SELECT status, COUNT(*) FROM deliveries WHERE api_space_id = ? AND webhook_id = ? "
+            "GROUP BY status",
+            (space, webhook_id),
+        )
+        counts = {"pending": 0, "inflight": 0, "delivered": 0, "dead": 0}
+        counts.update({status: n for status, n in rows})
+        return counts
+
+    def attempts(
+        self, space: str, webhook_id: str, before: str | None, limit: int
+    ) -> list[AttemptRow]:
+        rows = self.conn.execute(
+            "SELECT attempt_id, message_id, event_ids, at, status, latency_ms, response, error, "
+            "outcome FROM delivery_attempts WHERE api_space_id = ? AND webhook_id = ? "
+            "AND attempt_id < ? ORDER BY attempt_id DESC LIMIT ?",
+            (space, webhook_id, before or "\uffff", limit),
+        )
+        return [AttemptRow(r[0], r[1], msgspec.json.decode(r[2]), *r[3:]) for r in rows]
+
+    def dead_letters(
+        self, space: str, webhook_id: str, after: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT d.event_id, d.user_id, d.revision, d.attempts, d.done_at, d.last_error, "
+            "p.envelope FROM deliveries d JOIN profile_events p ON "
+            "p.api_space_id = d.api_space_id AND p.event_id = d.event_id "
+            "WHERE d.api_space_id = ? AND d.webhook_id = ? AND d.status = 'dead' "
+            "AND d.event_id > ? ORDER BY d.event_id LIMIT ?",
+            (space, webhook_id, after or "", limit),
+        )
+        return [
+            {
+                "eventId": r[0],
+                "profileId": r[1],
+                "revision": r[2],
+                "attempts": r[3],
+                "deadAt": r[4],
+                "lastError": r[5],
+                "envelope": msgspec.json.decode(r[6]),
+            }
+            for r in rows
+        ]
