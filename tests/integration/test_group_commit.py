@@ -80,3 +80,22 @@ def test_commit_many_counts(storage: SQLiteStorage, space: str, count: int) -> N
     with storage.unit_of_work() as uow:
         answers = ingest.commit_many(uow, space, requests)
     assert [a.accepted for a in answers] == [1] * count
+
+
+def test_a_cancelled_caller_never_kills_the_writer(storage: SQLiteStorage) -> None:
+    gate = threading.Event()
+
+    async def scenario() -> str:
+        writer = GroupCommitWriter(storage)
+        writer.start()
+        held = writer.submit(lambda uow: gate.wait(10))
+        abandoned = asyncio.ensure_future(writer.run(lambda uow: "never needed"))
+        await asyncio.sleep(0.02)
+        abandoned.cancel()  # the caller goes away while its job is still queued
+        gate.set()
+        assert held.result(10) is True
+        answer = await writer.run(lambda uow: "still writing")
+        writer.stop()
+        return answer
+
+    assert asyncio.run(scenario()) == "still writing"

@@ -56,6 +56,11 @@ def test_retry_after_only_ever_lengthens_the_wait(retry_after: int | None, expec
     assert schedule.next_attempt_delay(3, retry_after) == expected
 
 
+def test_scale_shrinks_the_schedule_but_not_retry_after() -> None:
+    assert schedule.next_attempt_delay(3, None, scale=0.001) == pytest.approx(0.03)
+    assert schedule.next_attempt_delay(3, 2, scale=0.001) == 2
+
+
 def test_retry_after_is_capped_but_never_revives_a_dead_letter() -> None:
     assert schedule.next_attempt_delay(schedule.MAX_ATTEMPTS, 5) is None
 

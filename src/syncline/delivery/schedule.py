@@ -32,19 +32,20 @@ MAX_RETRY_AFTER_S = 4 * 3600
 
 
 def next_attempt_delay(
-    attempts: int, retry_after_s: float | None = None, draw: float = 0.5
+    attempts: int, retry_after_s: float | None = None, draw: float = 0.5, scale: float = 1.0
 ) -> float | None:
     """Seconds to wait after `attempts` failed attempts; None when it is time to give up.
 
-    `draw` is a uniform random number in [0, 1): 0.5 means no jitter. A `Retry-After` longer
-    than the schedule's wait is honoured (capped at 4 h); a shorter one never hurries it.
+    `draw` is a uniform random number in [0, 1): 0.5 means no jitter. `scale` shrinks the
+    schedule (a test clock), never the receiver's own `Retry-After`: one longer than the
+    schedule's wait is honoured (capped at 4 h); a shorter one never hurries it.
     """
     if attempts < 1:
         raise ValueError("attempts counts the failed attempts made, from 1")
     if attempts >= MAX_ATTEMPTS:
         return None
     base = SCHEDULE_S[attempts - 1]
-    delay = base * (1 + JITTER * (2 * draw - 1))
+    delay = base * scale * (1 + JITTER * (2 * draw - 1))
     if retry_after_s is not None and retry_after_s > delay:
         delay = min(float(retry_after_s), MAX_RETRY_AFTER_S)
     return delay

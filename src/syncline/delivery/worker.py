@@ -79,8 +79,7 @@ class DeliveryWorker:
         """Stop claiming, let requests in flight finish (bounded), settle, give back the rest."""
         self._stopping = True
         self._wake.set()
-        for endpoint in list(self.endpoints.values()):
-            await endpoint.stop()
+        await asyncio.gather(*(e.stop() for e in self.endpoints.values()), return_exceptions=True)
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -273,12 +272,12 @@ class Endpoint:
             disable = "the endpoint answered 410 Gone"
         else:
             made = max(c.attempts for c in group) + 1
-            delay = schedule.next_attempt_delay(made, sent.retry_after_s, random.random())
+            scale = self.worker.settings.webhook_retry_scale
+            delay = schedule.next_attempt_delay(made, sent.retry_after_s, random.random(), scale)
             if delay is None:
                 status, outcome = "dead", "dead"
             else:
-                outcome = "retry"
-                next_at = now + int(delay * 1000 * self.worker.settings.webhook_retry_scale)
+                outcome, next_at = "retry", now + int(delay * 1000)
         if self.worker.on_attempt is not None:
             self.worker.on_attempt(outcome, sent.latency_ms / 1000)
         attempt = AttemptRow(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
 import uuid
 from typing import Any
@@ -19,7 +20,7 @@ def create(
 ) -> tuple[WebhookRow, bool]:
     """The new subscription, and whether its secret was generated (then shown this once)."""
     generated = spec.secret is None
-    secret = spec.secret or "whsec_" + secrets.token_urlsafe(32)
+    secret = spec.secret or new_secret()
     row = WebhookRow(
         webhook_id=str(uuid.uuid4()),
         url=spec.url,
@@ -35,6 +36,11 @@ def create(
     _check(row, allow_private)
     uow.save_webhook(space, row)
     return row, generated
+
+
+def new_secret() -> str:
+    """A Standard Webhooks key: `whsec_` and the base64 of 24 random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
 def update(
@@ -81,7 +87,7 @@ def rotate(
     row = _load(uow, space, webhook_id)
     generated = spec.secret is None
     row.previous_secret, row.previous_until = row.secret, now + spec.overlap_seconds * 1000
-    row.secret = spec.secret or "whsec_" + secrets.token_urlsafe(32)
+    row.secret = spec.secret or new_secret()
     uow.save_webhook(space, row)
     return row, generated
 

@@ -116,6 +116,11 @@ class GroupCommitWriter:
                 return
 
     def _commit(self, jobs: list[_Job | _Mergeable]) -> None:
+        # A job whose caller gave up (cancelled) before it ran is skipped; a running one can no
+        # longer be cancelled, so its result always finds its future.
+        jobs = [job for job in jobs if job.future.set_running_or_notify_cancel()]
+        if not jobs:
+            return
         started = time.perf_counter()
         results: list[tuple[_Job | _Mergeable, Any, BaseException | None]] = []
         try:
