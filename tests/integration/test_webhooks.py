@@ -440,3 +440,49 @@ def wait_until(condition: Any, timeout: float = 15) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("condition not met in time")
+
+
+def test_devices_updated_follows_links_and_firmware(
+    server: LiveServer, tenant: Tenant, hook: Receiver
+) -> None:
+    collect(server, tenant, event("user_created", {"user_id": "dev", "email": "dev@x.io"}))
+    subscribe(server, tenant, hook.url, events=["profile.devicesUpdated"])
+    collect(
+        server,
+        tenant,
+        event("thing_created", {"thing_id": "k1", "model": "K-200", "firmware_version": "1.0"}),
+        event("user_thing_associated", {"user_id": "dev", "thing_id": "k1"}),
+    )
+    hook.wait_for(lambda r: len(r.received) >= 1)
+    collect(
+        server,
+        tenant,
+        event("firmware_upgrade_completed", {"thing_id": "k1", "firmware_version": "2.0"}),
+    )
+    hook.wait_for(lambda r: len(r.received) >= 2)
+    collect(server, tenant, event("thing_connected", {"thing_id": "k1"}))  # not a device change
+    collect(server, tenant, event("user_thing_disassociated", {"user_id": "dev", "thing_id": "k1"}))
+    hook.wait_for(lambda r: len(r.received) >= 3)
+    time.sleep(0.3)
+    linked, upgraded, unlinked = hook.envelopes()
+    assert [e["name"] for e in (linked, upgraded, unlinked)] == ["profile.devicesUpdated"] * 3
+    assert [e["revision"] for e in (linked, upgraded, unlinked)] == [1, 2, 3]
+    assert linked["payload"] == {
+        "id": "dev",
+        "profile": {"email": "dev@x.io"},
+        "devices": {"things": {"count": 1, "pushEnabled": 0}},
+        "things": [{"thingId": "k1", "model": "K-200", "firmwareVersion": "1.0"}],
+    }
+    assert upgraded["payload"]["things"][0]["firmwareVersion"] == "2.0"
+    assert unlinked["payload"]["devices"]["things"]["count"] == 0
+    assert unlinked["payload"]["things"] == []
+    # the document did not change, so neither did the ETag
+    assert linked["etag"] == upgraded["etag"] == unlinked["etag"]
+    with api(server, tenant) as client:
+        history = client.get(f"/apispaces/{tenant.space}/profiles/dev/history").json()["items"]
+    assert [h["name"] for h in history] == [
+        "create",
+        "devicesUpdated",
+        "devicesUpdated",
+        "devicesUpdated",
+    ]

@@ -29,6 +29,7 @@ RESERVED = frozenset({"id", "unsubscribed", *STANDARD.values()})
 SYSTEM_FIELDS = frozenset({"_createdOn", "_updatedOn", "_revision"})
 
 CREATE, UPDATE, DELETE, UNDELETE = "create", "update", "delete", "undelete"
+DEVICES = "devicesUpdated"
 
 
 def document(user: UserState, unsubscribed: bool) -> dict[str, Any]:
@@ -103,6 +104,23 @@ def observe(mark: ProfileMark, doc: dict[str, Any], deleted: bool, now: int) -> 
         now,
     )
     return change
+
+
+def observe_devices(mark: ProfileMark, devices: list[dict[str, Any]], now: int) -> Change | None:
+    """The profile's associated things changed: a revision if it is visible (same ETag)."""
+    previous = mark.devices or []
+    if devices == previous:
+        return None
+    mark.devices = devices
+    if not mark.visible or mark.etag is None:
+        return None
+    change = Change(mark.revision + 1, DEVICES, {"things": [previous, devices]}, mark.etag)
+    mark.revision, mark.updated_on = change.revision, now
+    return change
+
+
+def device(thing_id: str, model: Any, firmware_version: Any) -> dict[str, Any]:
+    return {"thingId": thing_id, "model": model, "firmwareVersion": firmware_version}
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:

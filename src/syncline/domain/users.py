@@ -25,6 +25,7 @@ class ProfileMark:
     etag: str | None = None
     deleted: bool = False
     updated_on: int | None = None
+    devices: list[dict[str, Any]] | None = None  # the things shown in devicesUpdated
 
     @property
     def visible(self) -> bool:

@@ -20,6 +20,7 @@ from syncline.domain.things import ThingState
 from syncline.domain.users import USER_FIELDS, UserState
 from syncline.schemas import collect as c
 from syncline.schemas.collect import Event, EventError
+from syncline.services import devices
 from syncline.services.outbox import Outbox
 from syncline.storage.interface import UnitOfWork
 from syncline.storage.records import EventRow, HistoryRow
@@ -50,6 +51,7 @@ class Applier:
         self.history: list[HistoryRow] = []
         self._touched: list[UserState] = []
         self._unsubscribed: dict[str, bool] = {}
+        self.device_basis: dict[str, tuple[Any, Any]] = {}  # thing -> (model, firmware) loaded
         self._sync: SyncRun | None = None
         self._sync_loaded = False
 
@@ -127,18 +129,22 @@ class Applier:
             doc = profiles.document(user, user.unsubscribed)
             change = profiles.observe(user.profile, doc, user.is_deleted, self.now)
             if change is not None:
-                self.history.append(
-                    HistoryRow(
-                        user.user_id,
-                        change.revision,
-                        self.now,
-                        change.name,
-                        _encode(change.changes),
-                        _encode(cause),
-                        change.etag,
-                    )
-                )
-                self.outbox.announce(user, change, cause, self.now)
+                self.record(user, change, cause)
+
+    def record(self, user: UserState, change: profiles.Change, cause: dict[str, Any]) -> None:
+        """A new revision: its history row and its outbox envelope, in this unit of work."""
+        self.history.append(
+            HistoryRow(
+                user.user_id,
+                change.revision,
+                self.now,
+                change.name,
+                _encode(change.changes),
+                _encode(cause),
+                change.etag,
+            )
+        )
+        self.outbox.announce(user, change, cause, self.now)
 
     def is_unsubscribed(self, email: str | None) -> bool:
         if email is None:
@@ -149,6 +155,7 @@ class Applier:
         return self._unsubscribed[email]
 
     def flush(self) -> None:
+        devices.refresh(self)
         users = [u for u in self.users.values() if u.changed]
         for user in users:
             user.changed = False
@@ -194,7 +201,9 @@ class Applier:
             found = self.uow.unsubscribed(self.space, emails)
             self._unsubscribed.update((email, email in found) for email in emails)
         if thing_ids:
-            self.things.update(self.uow.load_things(self.space, thing_ids))
+            loaded = self.uow.load_things(self.space, thing_ids)
+            self.things.update(loaded)
+            self.device_basis.update((k, devices.summary(v)) for k, v in loaded.items())
         if pairs:
             self.links.update(self.uow.load_associations(self.space, pairs))
 

@@ -63,6 +63,14 @@ class Outbox:
             return {"date": profiles.iso(now), "by": cause.get("by", self.by), "id": user.user_id}
         if change.name == profiles.UNDELETE:
             return {"id": user.user_id}
+        if change.name == profiles.DEVICES:
+            things = user.profile.devices or []
+            return {
+                "id": user.user_id,
+                "profile": {"email": (user.profile.doc or {}).get("email")},
+                "devices": {"things": {"count": len(things), "pushEnabled": 0}},
+                "things": things,
+            }
         doc = dict(user.profile.doc or {})
         doc["_createdOn"] = profiles.iso(profiles.created_on(user))
         doc["_updatedOn"] = profiles.iso(now)

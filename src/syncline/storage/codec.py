@@ -23,7 +23,7 @@ def user_state(user: UserState) -> bytes:
 
 USER_COLUMNS = (
     "user_id, state, created, first_seen, unsubscribed, deleted, revision, etag, profile, "
-    "updated_on"
+    "updated_on, devices"
 )
 
 
@@ -38,10 +38,16 @@ def user_from(
     etag: str | None,
     profile: str | bytes | None,
     updated_on: int | None,
+    devices: str | bytes | None,
 ) -> UserState:
     doc = _decode(state)
     mark = ProfileMark(
-        revision, _decode(profile) if profile else None, etag, bool(deleted), updated_on
+        revision,
+        _decode(profile) if profile else None,
+        etag,
+        bool(deleted),
+        updated_on,
+        _decode_list(devices) if devices else None,
     )
     return UserState(
         user_id,
@@ -54,6 +60,11 @@ def user_from(
         bool(unsubscribed),
         profile=mark,
     )
+
+
+def devices_doc(user: UserState) -> bytes | None:
+    devices = user.profile.devices
+    return encode(devices) if devices is not None else None
 
 
 def profile_doc(user: UserState) -> bytes | None:

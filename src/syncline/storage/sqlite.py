@@ -185,13 +185,14 @@ class SQLiteUnitOfWork(WebhookWrites):
         self.conn.executemany(
             "INSERT INTO users (api_space_id, user_id, state, email, created, deleted, "
             "unsubscribed, first_seen, updated_at, revision, etag, profile, created_on, "
-            "updated_on) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "updated_on, devices) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT (api_space_id, user_id) DO UPDATE SET state = excluded.state, "
             "email = excluded.email, created = excluded.created, deleted = excluded.deleted, "
             "unsubscribed = excluded.unsubscribed, first_seen = excluded.first_seen, "
             "updated_at = excluded.updated_at, revision = excluded.revision, "
             "etag = excluded.etag, profile = excluded.profile, "
-            "created_on = excluded.created_on, updated_on = excluded.updated_on",
+            "created_on = excluded.created_on, updated_on = excluded.updated_on, "
+            "devices = excluded.devices",
             [
                 (
                     space,
@@ -208,6 +209,7 @@ class SQLiteUnitOfWork(WebhookWrites):
                     codec.profile_doc(u),
                     u.created_on[0] if u.created_on is not None else u.first_seen,
                     u.profile.updated_on,
+                    codec.devices_doc(u),
                 )
                 for u in users
             ],
@@ -280,6 +282,30 @@ class SQLiteUnitOfWork(WebhookWrites):
                 if (user_id, thing_id) in wanted:
                     out[(user_id, thing_id)] = codec.link_from(user_id, thing_id, state)
         return out
+
+    def links_of_users(
+        self, space: str, user_ids: Iterable[str]
+    ) -> dict[tuple[str, str], AssociationState]:
+        out: dict[tuple[str, str], AssociationState] = {}
+        for part in chunks(sorted(user_ids), _CHUNK):
+            for user_id, thing_id, state in self.conn.execute(
+                f"SELECT user_id, thing_id, state FROM associations "
+                f"WHERE api_space_id = ? AND user_id IN ({_marks(len(part))})",
+                (space, *part),
+            ):
+                out[(user_id, thing_id)] = codec.link_from(user_id, thing_id, state)
+        return out
+
+    def owners_of_things(self, space: str, thing_ids: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        for part in chunks(sorted(thing_ids), _CHUNK):
+            rows = self.conn.execute(
+                f"SELECT user_id FROM associations WHERE api_space_id = ? AND associated = 1 "
+                f"AND thing_id IN ({_marks(len(part))})",
+                (space, *part),
+            )
+            found.update(r[0] for r in rows)
+        return found
 
     def save_associations(self, space: str, links: Iterable[AssociationState]) -> None:
         self.conn.executemany(
