@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from syncline import logconfig
+from syncline.cli_webhooks import webhooks_app
 from syncline.clock import now_ms
 from syncline.errors import ConfigError, SynclineError
 from syncline.services import replay as replay_service
@@ -36,6 +37,7 @@ app.add_typer(spaces_app, name="spaces")
 app.add_typer(rejected_app, name="rejected")
 app.add_typer(sync_app, name="sync")
 app.add_typer(events_app, name="events")
+app.add_typer(webhooks_app, name="webhooks")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

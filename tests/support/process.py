@@ -53,9 +53,10 @@ def run_cli(
     )
 
 
-def cli_json(*args: str, database_url: str, cwd: str | Path | None = None) -> Any:
+def cli_json(*args: str, database_url: str, cwd: str | Path | None = None, **settings: str) -> Any:
     """Run a `--json` command against `database_url`; fail loudly unless it exits 0."""
-    done = run_cli(*args, "--json", "--database-url", database_url, cwd=cwd)
+    env = clean_env(**settings)
+    done = run_cli(*args, "--json", "--database-url", database_url, cwd=cwd, env=env)
     assert done.returncode == 0, (
         f"syncline {' '.join(args)} exited {done.returncode}: {done.stderr}"
     )

@@ -89,7 +89,7 @@ def receiver() -> Iterator[Receiver]:
     loop = asyncio.new_event_loop()
     app = web.Application()
     app.router.add_post("/hook", made._handle)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     started = threading.Event()
 
     def serve() -> None:
@@ -105,6 +105,16 @@ def receiver() -> Iterator[Receiver]:
     try:
         yield made
     finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        asyncio.run_coroutine_threadsafe(_shutdown(runner), loop).result(30)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
+
+
+async def _shutdown(runner: web.AppRunner) -> None:
+    """Stop serving and cancel handlers still held (a scripted delay), so none is left behind."""
+    await runner.cleanup()
+    current = asyncio.current_task()
+    rest = [t for t in asyncio.all_tasks() if t is not current]
+    for task in rest:
+        task.cancel()
+    await asyncio.gather(*rest, return_exceptions=True)

@@ -109,8 +109,7 @@ class DeliveryWorker:
             self._wake.clear()
             for endpoint in self.endpoints.values():
                 endpoint.kick()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), REFRESH_S)
+            await _wait(self._wake, REFRESH_S)
 
     async def _refresh(self) -> None:
         hooks = await asyncio.to_thread(lambda: self.storage.reader().enabled_webhooks())
@@ -180,6 +179,7 @@ class Endpoint:
         self.worker, self.space, self.row = worker, space, row
         self.inflight: set[asyncio.Task[None]] = set()
         self._kick = asyncio.Event()
+        self._stopped = False
         self._task = asyncio.create_task(self._run(), name=f"webhook-{row.webhook_id}")
 
     def kick(self) -> None:
@@ -187,6 +187,8 @@ class Endpoint:
 
     async def stop(self) -> None:
         """No new claims; requests in flight finish (bounded) and settle; the rest go back."""
+        self._stopped = True
+        self.kick()
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         if self.inflight:
@@ -196,7 +198,7 @@ class Endpoint:
         await self.worker.writer.run(lambda uow: uow.release_webhook(space, webhook_id))
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopped:
             self._kick.clear()
             full = False
             try:
@@ -206,8 +208,7 @@ class Endpoint:
             except Exception:
                 log.exception("endpoint loop error", webhook=self.row.webhook_id)
             if not full:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._kick.wait(), IDLE_S)
+                await _wait(self._kick, IDLE_S)
 
     async def _claim_and_send(self) -> bool:
         row = self.row
@@ -292,6 +293,14 @@ class Endpoint:
             outcome,
         )
         return Settlement(self.space, row.webhook_id, ids, status, next_at, attempt, ok, disable)
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    """Until `event` is set or `seconds` pass. (asyncio.timeout, not wait_for: on 3.11 a
+    wait_for that times out as its task is cancelled can swallow the cancellation.)"""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
 
 
 def _digest(ids: list[str]) -> str:
