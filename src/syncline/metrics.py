@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class Metrics:
@@ -51,6 +51,13 @@ class Metrics:
             "Latency of one webhook request",
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+
+        self.outbox = Gauge(
+            "syncline_webhook_outbox",
+            "Webhook deliveries not yet done, by status (pending, inflight, dead)",
+            ["status"],
+            registry=self.registry,
         )
 
     def on_attempt(self, outcome: str, seconds: float) -> None:

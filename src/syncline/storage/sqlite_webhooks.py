@@ -324,6 +324,14 @@ class WebhookReads:
         ).fetchone()
         return int(row[0]) if row and row[0] is not None else None
 
+    def delivery_totals(self) -> dict[str, int]:
+        """Deliveries not done yet, by status, over every space (for /metrics)."""
+        rows = self.conn.execute(
+            "SELECT status, COUNT(*) FROM deliveries "
+            "WHERE status IN ('pending', 'inflight', 'dead') GROUP BY status"
+        )
+        return {status: n for status, n in rows}
+
     def due_summary(self, space: str, webhook_id: str, now: int) -> tuple[int, int | None]:
         """How many deliveries are due, and when the oldest of them was queued."""
         row = self.conn.execute(

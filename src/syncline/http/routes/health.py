@@ -29,7 +29,11 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    body = generate_latest(context(request).metrics.registry)
+    ctx = context(request)
+    counts = await run_in_threadpool(lambda: ctx.storage.reader().delivery_totals())
+    for status in ("pending", "inflight", "dead"):
+        ctx.metrics.outbox.labels(status).set(counts.get(status, 0))
+    body = generate_latest(ctx.metrics.registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
