@@ -3,6 +3,12 @@ disabling after a long failure, retention pruning."""
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
+from syncline.clock import now_ms
+from syncline.services import ingest
 from syncline.storage.records import AttemptRow, OutboxRow, WebhookRow
 from syncline.storage.sqlite import SQLiteStorage
 
@@ -104,3 +110,32 @@ def test_retention_prunes_what_is_done_and_keeps_what_is_not(
         # the pending one's envelope is still there to be sent
         [claimed] = uow.claim(space, _hook(), 3000, 9000, 10)
         assert claimed.event_id == "b-0"
+
+
+def test_a_rolled_back_change_leaves_no_outbox_row(storage: SQLiteStorage, space: str) -> None:
+    with storage.unit_of_work() as uow:
+        uow.save_webhook(space, _hook())
+    body = {
+        "events": [
+            {
+                "type": "user_created",
+                "event_id": "rb-1",
+                "timestamp": now_ms() - 1000,
+                "payload": {"user_id": "rb"},
+            }
+        ]
+    }
+    decoded = ingest.decode_request(json.dumps(body).encode(), now_ms(), ingest.Limits())
+
+    def fail_after_writing() -> None:
+        with storage.unit_of_work() as uow:
+            assert ingest.commit(uow, space, decoded, now_ms()).accepted == 1
+            raise RuntimeError("the transaction fails after the change was written")
+
+    with pytest.raises(RuntimeError):
+        fail_after_writing()
+    assert storage.reader().delivery_counts(space, "w1")["pending"] == 0
+    assert storage.reader().profile(space, "rb") is None
+    with storage.unit_of_work() as uow:  # the same change, committed: exactly one delivery
+        ingest.commit(uow, space, decoded, now_ms())
+    assert storage.reader().delivery_counts(space, "w1")["pending"] == 1
