@@ -112,26 +112,22 @@ async def delete(request: Request) -> Response:
     return Response(status_code=204)
 
 
-async def attempts(request: Request) -> Response:
+async def _page(request: Request, read: Any) -> Response:
+    """One page of a webhook's attempts or dead letters, and the cursor of the next."""
     ctx, space, _ = await guard(request)
     hook = _hook(request)
     limit = int_param(request, "limit", 100, 1, 1000)
     cursor = request.query_params.get("cursor")
-    items, after = await run_in_threadpool(
-        webhooks.attempts, ctx.storage.reader(), space, hook, cursor, limit
-    )
+    items, after = await run_in_threadpool(read, ctx.storage.reader(), space, hook, cursor, limit)
     return JSON({"items": items, "next_cursor": after})
+
+
+async def attempts(request: Request) -> Response:
+    return await _page(request, webhooks.attempts)
 
 
 async def dead_letters(request: Request) -> Response:
-    ctx, space, _ = await guard(request)
-    hook = _hook(request)
-    limit = int_param(request, "limit", 100, 1, 1000)
-    cursor = request.query_params.get("cursor")
-    items, after = await run_in_threadpool(
-        webhooks.dead_letters, ctx.storage.reader(), space, hook, cursor, limit
-    )
-    return JSON({"items": items, "next_cursor": after})
+    return await _page(request, webhooks.dead_letters)
 
 
 async def replay(request: Request) -> Response:
