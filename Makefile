@@ -32,6 +32,8 @@ unit: install
 
 bench: install
 	$(BIN)/python bench/collect.py
+	$(BIN)/python bench/profiles.py
+	$(BIN)/python bench/webhooks.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache

@@ -10,9 +10,11 @@ Runs, in one go on this machine:
      are doing, and its latency counts from that planned time, so queueing (in the client, the
      network or the server) is part of it; a short warm-up at the same rate is not counted;
   3. a few profile queries over the N profiles, each run sequentially and timed.
-and prints the achieved rate, p50/p90/p99/max latency and the non-200 count of the GETs, and
-p50/p99 of each query. With --py-spy OUT, py-spy records the server during the GET phase (raw,
-collapsed stacks, for a flame graph or a grep).
+and prints the achieved rate, p50/p90/p99/max latency and the non-200 count of the GETs (the
+exit status is 1 if there was any), the server's CPU time per GET and who kept the cores busy
+meanwhile (other processes disturb the latencies: it says so), and p50/p99 of each query.
+With --py-spy OUT, py-spy records the server during the GET phase (raw, collapsed stacks,
+for a flame graph or a grep).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import asyncio
 import base64
 import gc
 import json
+import os
 import random
 import subprocess
 import sys
@@ -103,6 +106,8 @@ class Latencies:
     p90_ms: float
     p99_ms: float
     max_ms: float
+    server_cpu_ms: float  # CPU time of the server process per request (user + system)
+    cpu_shares: tuple[float, float, float]  # server, this load generator, everything else
     failures: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -110,8 +115,51 @@ class Latencies:
         return sum(self.failures.values())
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU time the whole machine spent busy so far, over all cores (Linux /proc; else 0)."""
+    try:
+        ticks = [int(t) for t in Path("/proc/stat").read_text().split("\n")[0].split()[1:9]]
+    except OSError:
+        return 0.0
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # minus idle, iowait
+
+
+class CpuMeter:
+    """Who used the CPU over an interval: the server, this process, and the rest of the
+    machine (other processes sharing the cores disturb the latencies: a run to repeat)."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+        self.marks = self._read()
+
+    def _read(self) -> tuple[float, float, float]:
+        mine = os.times()
+        return cpu_seconds(self.server_pid), mine.user + mine.system, machine_busy_seconds()
+
+    def used(self) -> tuple[float, float, float]:
+        now = self._read()
+        server, client, machine = (b - a for a, b in zip(self.marks, now, strict=True))
+        return server, client, max(0.0, machine - server - client)
+
+
 async def open_loop(
-    url: str, space: str, token: str, profiles: int, rate: float, seconds: float, warmup: float
+    url: str,
+    space: str,
+    token: str,
+    server_pid: int,
+    profiles: int,
+    rate: float,
+    seconds: float,
+    warmup: float,
 ) -> Latencies:
     """GET random profiles at `rate` requests/s; latency from each request's planned time."""
     rng = random.Random(20261122)
@@ -140,7 +188,9 @@ async def open_loop(
                 failures[status] = failures.get(status, 0) + 1
 
     async def phase(session: aiohttp.ClientSession, n: int, counted: bool) -> float:
-        tasks: list[asyncio.Task[None]] = []
+        # Only the requests in flight are kept: gathering thousands of finished tasks at the
+        # end would stall this loop while the last requests are still being answered.
+        in_flight: set[asyncio.Task[None]] = set()
         interval = 1.0 / rate
         start = time.perf_counter() + 0.01
         for k in range(n):
@@ -149,15 +199,24 @@ async def open_loop(
             if delay > 0:
                 await asyncio.sleep(delay)
             pid = rng.randrange(profiles)
-            tasks.append(asyncio.create_task(one(session, pid, planned, counted)))
-        await asyncio.gather(*tasks)
+            task = asyncio.create_task(one(session, pid, planned, counted))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+        while in_flight:
+            await asyncio.gather(*in_flight)
         return time.perf_counter() - start
 
     connector = aiohttp.TCPConnector(limit=256, keepalive_timeout=60)
     async with aiohttp.ClientSession(connector=connector) as session:
         await phase(session, int(rate * warmup), counted=False)
         gc.collect()
-        elapsed = await phase(session, int(rate * seconds), counted=True)
+        gc.disable()  # no collector pauses in the load generator while it measures
+        try:
+            meter = CpuMeter(server_pid)
+            elapsed = await phase(session, int(rate * seconds), counted=True)
+            server, client, others = meter.used()
+        finally:
+            gc.enable()
     return Latencies(
         done,
         done / elapsed,
@@ -165,6 +224,8 @@ async def open_loop(
         percentile(latencies, 0.9) * 1000,
         percentile(latencies, 0.99) * 1000,
         max(latencies, default=0.0) * 1000,
+        server * 1000 / max(done, 1),
+        (server / elapsed, client / elapsed, others / elapsed),
         failures,
     )
 
@@ -232,6 +293,7 @@ def main() -> None:
                 server.url,
                 server.space,
                 server.api_token,
+                server.process.pid,
                 args.profiles,
                 args.rate,
                 args.seconds,
@@ -260,10 +322,20 @@ def main() -> None:
     )
     if get.failures:
         print(f"  non-200 answers: {get.failures}")
+    if get.server_cpu_ms:
+        server, client, others = get.cpu_shares
+        print(
+            f"  server CPU per GET: {get.server_cpu_ms:.2f} ms; cores busy meanwhile: server "
+            f"{server:.0%}, load generator {client:.0%}, other processes {others:.0%}"
+        )
+        if others > 0.1:
+            print("  other processes shared the cores: latencies are disturbed, run it again")
     print(f"queries over {args.profiles:,} profiles, each run {args.query_repeat} times in a row")
     print(f"{'query':50} {'rows':>6} {'p50 ms':>8} {'p99 ms':>8}")
     for query, rows, p50, p99 in found:
         print(f"{query:50} {rows:>6} {p50 * 1000:>8.1f} {p99 * 1000:>8.1f}")
+    if get.non_200:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -14,6 +15,7 @@ from syncline import __version__
 from syncline.http.responses import JSON
 from syncline.http.routes.admin import ReplayRequest
 from syncline.schemas import collect as c
+from syncline.schemas import profiles_docs as pd
 
 
 class CollectBody(msgspec.Struct):
@@ -27,7 +29,7 @@ class Error(msgspec.Struct):
     error_message: str
 
 
-_Op = tuple[str, str, str, str, type | None, type | None, str]
+_Op = tuple[str, str, str, str, Any, Any, str]  # method, path, tag, summary, body, answer, auth
 OPERATIONS: list[_Op] = [
     (
         "post",
@@ -55,6 +57,87 @@ OPERATIONS: list[_Op] = [
         c.ConsentRequest,
         None,
         "basic",
+    ),
+    (
+        "get",
+        "/apispaces/{space}/profiles",
+        "Profiles",
+        "Query profiles (Comapi query string), in id order, a page at a time",
+        None,
+        list[pd.Profile],
+        "bearer",
+    ),
+    (
+        "get",
+        "/apispaces/{space}/profiles/{profile_id}",
+        "Profiles",
+        "A profile, with its ETag",
+        None,
+        pd.Profile,
+        "bearer",
+    ),
+    (
+        "put",
+        "/apispaces/{space}/profiles/{profile_id}",
+        "Profiles",
+        "Replace a profile (creates it if it does not exist)",
+        pd.ProfileBody,
+        pd.Profile,
+        "bearer",
+    ),
+    (
+        "patch",
+        "/apispaces/{space}/profiles/{profile_id}",
+        "Profiles",
+        "Merge fields into a profile (null removes a field)",
+        pd.ProfileBody,
+        pd.Profile,
+        "bearer",
+    ),
+    (
+        "delete",
+        "/apispaces/{space}/profiles/{profile_id}",
+        "Profiles",
+        "Delete a profile (soft: it can be undeleted)",
+        None,
+        None,
+        "bearer",
+    ),
+    (
+        "post",
+        "/apispaces/{space}/profiles/{profile_id}/undelete",
+        "Profiles",
+        "Undelete a deleted profile",
+        None,
+        pd.Profile,
+        "bearer",
+    ),
+    (
+        "get",
+        "/apispaces/{space}/profiles/{profile_id}/history",
+        "Profiles",
+        "Every revision of a profile with what changed, oldest first",
+        None,
+        pd.History,
+        "bearer",
+    ),
+    (
+        "get",
+        "/apispaces/{space}/profiles/{profile_id}/things",
+        "Things",
+        "The things linked to a profile",
+        None,
+        list[pd.ProfileThing],
+        "bearer",
+    ),
+    (
+        "get",
+        "/apispaces/{space}/things/{thing_id}",
+        "Things",
+        "A thing: attributes, status summary, owners",
+        None,
+        pd.Thing,
+        "bearer",
     ),
     (
         "get",
@@ -104,11 +187,12 @@ OPERATIONS: list[_Op] = [
     ("get", "/apispaces/{space}/users/{user_id}", "State", "A user's state", None, None, "bearer"),
     (
         "get",
-        "/apispaces/{space}/things/{thing_id}",
+        "/apispaces/{space}/things/{thing_id}/state",
         "State",
-        "A thing: attributes, status per key, last connection, firmware, counters, owners",
+        "A thing's raw state: attributes, status per key, last connection, firmware, counters, "
+        "owners (Copilot.cx names, epoch milliseconds)",
         None,
-        None,
+        pd.RawThingState,
         "bearer",
     ),
     (
@@ -134,36 +218,176 @@ OPERATIONS: list[_Op] = [
 ]
 
 
+@dataclass(frozen=True)
+class Extra:
+    """What a row of OPERATIONS cannot say: query parameters, request headers, the headers of
+    the successful answer, and answers beyond the default 200/204, 400 (with a body) and 401."""
+
+    query: tuple[str, ...] = ()
+    headers: tuple[str, ...] = ()
+    answer_headers: tuple[str, ...] = ()
+    answers: dict[str, tuple[str, Any]] = field(default_factory=dict)  # status: (text, type)
+
+
+QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
+    "limit": {
+        "description": "page size",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+    },
+    "cursor": {
+        "description": "the page after the one whose answer carried this cursor",
+        "schema": {"type": "string"},
+    },
+    "terms": {
+        "description": "Comapi's (mongo-querystring) terms, all of which must match: "
+        "`f=v` equals, `f=!v` not equal, `f=>v` `f=>=v` `f=<v` `f=<=v` compare, `f=^v` starts "
+        "with, `f=$v` ends with, `f=~v` contains (case-insensitive), `f=` exists, `f=!` does "
+        "not exist, `f[]=a&f[]=b` in, `f[]=!a` not in. A value also matches a number or a "
+        "boolean when it reads as one; form-encoded (`+` is a space, `%2B` a plus).",
+        "style": "form",
+        "explode": True,
+        "schema": {"type": "object", "additionalProperties": {"type": "string"}},
+        "examples": {"plan": {"value": {"plan": "pro", "seats": ">2"}}},
+    },
+}
+HEADERS: dict[str, dict[str, Any]] = {
+    "If-None-Match": {
+        "description": "an ETag the client holds: 304 when it is still current",
+        "schema": {"type": "string"},
+    },
+    "If-Match": {
+        "description": "the ETag the change expects (or `*`): 412 and nothing changed when "
+        "the profile's current ETag differs",
+        "schema": {"type": "string"},
+    },
+}
+ANSWER_HEADERS: dict[str, dict[str, Any]] = {
+    "ETag": {
+        "description": "the profile's strong ETag (its non-system fields)",
+        "schema": {"type": "string"},
+    },
+    "X-Revision": {"description": "the profile's revision", "schema": {"type": "integer"}},
+    "Link": {
+        "description": 'the next page, `<...>; rel="next"`, when there is one',
+        "schema": {"type": "string"},
+    },
+}
+_PROFILE = "/apispaces/{space}/profiles/{profile_id}"
+_NOT_FOUND = ("Not found: no such profile (or deleted), or no such API space", None)
+_STALE = ("Precondition failed: If-Match does not match the current ETag", None)
+_KEPT = ("Conflict: a newer change decides the profile's deletion", None)
+_TAGGED = ("ETag", "X-Revision")
+EXTRAS: dict[tuple[str, str], Extra] = {
+    ("get", "/apispaces/{space}/profiles"): Extra(
+        query=("terms", "limit", "cursor"),
+        answer_headers=("Link",),
+        answers={"400": ("Bad request: a term or parameter that cannot be read", None)},
+    ),
+    ("get", _PROFILE): Extra(
+        headers=("If-None-Match",),
+        answer_headers=_TAGGED,
+        answers={
+            "304": ("Not modified: If-None-Match holds the current ETag", None),
+            "404": _NOT_FOUND,
+        },
+    ),
+    ("put", _PROFILE): Extra(
+        headers=("If-Match",),
+        answer_headers=_TAGGED,
+        answers={
+            "201": ("Created: there was no visible profile of this id", pd.Profile),
+            "404": ("Not found: no such API space, or an id no profile can have", None),
+            "412": _STALE,
+            "413": ("Payload too large", None),
+        },
+    ),
+    ("patch", _PROFILE): Extra(
+        headers=("If-Match",),
+        answer_headers=_TAGGED,
+        answers={"404": _NOT_FOUND, "412": _STALE, "413": ("Payload too large", None)},
+    ),
+    ("delete", _PROFILE): Extra(
+        headers=("If-Match",), answers={"404": _NOT_FOUND, "409": _KEPT, "412": _STALE}
+    ),
+    ("post", _PROFILE + "/undelete"): Extra(
+        headers=("If-Match",),
+        answer_headers=_TAGGED,
+        answers={
+            "404": ("Not found: no such profile, or it was never visible", None),
+            "409": _KEPT,
+            "412": _STALE,
+        },
+    ),
+    ("get", _PROFILE + "/history"): Extra(
+        query=("limit", "cursor"),
+        answers={"400": ("Bad request: a bad limit or cursor", None), "404": _NOT_FOUND},
+    ),
+    ("get", _PROFILE + "/things"): Extra(answers={"404": _NOT_FOUND}),
+    ("get", "/apispaces/{space}/things/{thing_id}"): Extra(
+        answers={"404": ("Not found: no such thing, or no such API space", None)}
+    ),
+    ("get", "/apispaces/{space}/things/{thing_id}/state"): Extra(
+        answers={"404": ("Not found: no such thing, or no such API space", None)}
+    ),
+}
+
+
 def build_spec() -> dict[str, Any]:
-    types = [t for op in OPERATIONS for t in (op[4], op[5]) if t is not None] + [Error]
+    extra_types = [t for x in EXTRAS.values() for _, t in x.answers.values() if t is not None]
+    types = [t for op in OPERATIONS for t in (op[4], op[5]) if t is not None] + extra_types
+    types = list(dict.fromkeys([*types, Error]))
     schemas, components = msgspec.json.schema_components(
         types, ref_template="#/components/schemas/{name}"
     )
+    for struct, more in pd.OPEN.items():
+        components[struct.__name__].update(more)
+    for component in components.values():  # docstrings: one paragraph each
+        if "description" in component:
+            component["description"] = " ".join(component["description"].split())
     refs = dict(zip(types, schemas, strict=True))
+    err = {"content": {"application/json": {"schema": refs[Error]}}}
+
+    def answer_with(text: str, kind: Any, headers: tuple[str, ...]) -> dict[str, Any]:
+        out: dict[str, Any] = {"description": text}
+        if kind is not None:
+            out["content"] = {"application/json": {"schema": refs[kind]}}
+        if headers:
+            out["headers"] = {h: ANSWER_HEADERS[h] for h in headers}
+        return out
+
     paths: dict[str, dict[str, Any]] = {}
     for method, path, tag, summary, body, answer, security in OPERATIONS:
+        extra = EXTRAS.get((method, path), Extra())
         op: dict[str, Any] = {"tags": [tag], "summary": summary, "responses": {}}
-        params = [p.strip("{}") for p in path.split("/") if p.startswith("{")]
+        params: list[dict[str, Any]] = [
+            {"name": p.strip("{}"), "in": "path", "required": True, "schema": {"type": "string"}}
+            for p in path.split("/")
+            if p.startswith("{")
+        ]
+        params += [{"name": q, "in": "query", **QUERY_PARAMETERS[q]} for q in extra.query]
+        params += [{"name": h, "in": "header", **HEADERS[h]} for h in extra.headers]
         if params:
-            op["parameters"] = [
-                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-                for p in params
-            ]
+            op["parameters"] = params
         if body is not None:
             op["requestBody"] = {
                 "required": True,
                 "content": {"application/json": {"schema": refs[body]}},
             }
-        ok: dict[str, Any] = {"description": "OK"}
-        if answer is not None:
-            ok["content"] = {"application/json": {"schema": refs[answer]}}
+        ok = answer_with("OK", answer, extra.answer_headers)
         op["responses"]["200" if answer is not None or method == "get" else "204"] = ok
-        err = {"content": {"application/json": {"schema": refs[Error]}}}
         if security:
             op["security"] = [{security: []}]
             op["responses"]["401"] = {"description": "Unauthorized", **err}
         if body is not None:
             op["responses"]["400"] = {"description": "Bad request", **err}
+        for status, (text, kind) in extra.answers.items():
+            if status == "304":
+                op["responses"][status] = answer_with(text, None, ("ETag",))
+            elif status.startswith("2"):
+                op["responses"][status] = answer_with(text, kind, extra.answer_headers)
+            else:
+                op["responses"][status] = {"description": text, **err}
+        op["responses"] = dict(sorted(op["responses"].items()))
         paths.setdefault(path, {})[method] = op
     return {
         "openapi": "3.1.0",
