@@ -606,6 +606,8 @@ def test_put_creates_a_missing_profile(hub: Hub) -> None:
     assert doc["_revision"] == 0
     assert iso(before) <= doc["_createdOn"] <= iso(after)
     assert hub.doc("u-new") == doc
+    assert list(doc) == list(hub.doc("u-new"))  # the same field order as a GET
+    assert list(doc)[:4] == ["firstName", "id", "unsubscribed", "utcOffset"]
     [created] = hub.history("u-new")
     assert (created["revision"], created["name"]) == (0, "create")
     assert created["cause"]["by"] == f"access:{hub.credential}"
@@ -1123,5 +1125,6 @@ def test_missing_or_wrong_token_is_401(live: LiveServer, hub: Hub) -> None:
                 answer = anonymous.request(method, path, json=body, headers=headers)
                 assert answer.status_code == 401, (label, method, path, answer.text)
                 assert answer.json()["reason"] == "AUTH.UNAUTHORIZED"
+                assert answer.headers["www-authenticate"] == 'Bearer realm="syncline"'
     doc = hub.doc("u-auth")
     assert (doc["firstName"], doc["_revision"]) == ("Ann", 0)

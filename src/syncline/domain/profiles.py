@@ -131,8 +131,9 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
 def served(
     doc: dict[str, Any], created_on: int | None, updated_on: int | None, revision: int
 ) -> dict[str, Any]:
-    """The document as the API serves it, with its system fields."""
-    out = dict(doc)
+    """The document as the API serves it: its fields in key order (whatever built it), then the
+    system fields."""
+    out = dict(sorted(doc.items()))
     out["_createdOn"] = iso(created_on)
     out["_updatedOn"] = iso(updated_on)
     out["_revision"] = revision

@@ -14,6 +14,7 @@ from syncline.storage.interface import Reader
 
 
 def basic(request: Request) -> tuple[str, str]:
+    request.state.auth_scheme = "Basic"
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic" or not value:
@@ -29,11 +30,17 @@ def basic(request: Request) -> tuple[str, str]:
 
 
 def bearer(request: Request) -> str:
+    request.state.auth_scheme = "Bearer"
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         raise AuthError("Bearer token required")
     return value.strip()
+
+
+def challenge(request: Request) -> str:
+    """The `WWW-Authenticate` of a 401: the scheme the refused route asked for."""
+    return f'{getattr(request.state, "auth_scheme", "Bearer")} realm="syncline"'
 
 
 def space_access(request: Request, reader: Reader, space: str, admin_token: str | None) -> str:

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from syncline import errors
+from syncline.http.auth import challenge
 from syncline.http.responses import error
 
 log = structlog.get_logger("syncline.http")
@@ -26,7 +27,7 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
 async def on_syncline_error(request: Request, exc: Exception) -> Response:
     for kind, status, reason in _STATUS:
         if isinstance(exc, kind):
-            headers = {"WWW-Authenticate": 'Basic realm="syncline"'} if status == 401 else {}
+            headers = {"WWW-Authenticate": challenge(request)} if status == 401 else {}
             if status == 503:
                 headers["Retry-After"] = "1"
                 log.warning("storage unavailable", error=str(exc), path=request.url.path)

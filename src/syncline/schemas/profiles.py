@@ -2,9 +2,10 @@
 
 A body is a JSON object of profile fields. Standard fields keep their types (`email` a valid
 address, `utcOffset` as Copilot.cx writes it, `analysisConsent` a boolean); any other key is a
-custom property holding a scalar. `null` removes a field. `id` may repeat the path's id; the
-system fields (`_createdOn`, `_updatedOn`, `_revision`) and `unsubscribed` are read-only and
-accepted back only unchanged, so a client can PUT what it read.
+custom property holding a scalar. `null` removes a field. `id` may repeat the path's id. So
+that a client can PUT what it read, the read-only fields are accepted back: the system fields
+(`_createdOn`, `_updatedOn`, `_revision`) are ignored, and `unsubscribed` only unchanged (it
+follows unsubscribe events, 400 otherwise).
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ from syncline.http.responses import JSON
 from syncline.http.routes.admin import ReplayRequest
 from syncline.schemas import collect as c
 from syncline.schemas import profiles_docs as pd
+from syncline.schemas import webhooks as wh
+from syncline.schemas import webhooks_docs as wd
 
 
 class CollectBody(msgspec.Struct):
@@ -29,6 +31,8 @@ class Error(msgspec.Struct):
     error_message: str
 
 
+_W = "/apispaces/{space}/webhooks"
+_WH = _W + "/{webhook_id}"
 _Op = tuple[str, str, str, str, Any, Any, str]  # method, path, tag, summary, body, answer, auth
 OPERATIONS: list[_Op] = [
     (
@@ -213,8 +217,77 @@ OPERATIONS: list[_Op] = [
         None,
         "bearer",
     ),
+    (
+        "post",
+        _W,
+        "Webhooks",
+        "Subscribe a URL to profile events",
+        wh.WebhookSpec,
+        wd.Webhook,
+        "bearer",
+    ),
+    ("get", _W, "Webhooks", "The API space's subscriptions", None, list[wd.Webhook], "bearer"),
+    (
+        "get",
+        _W + "/availableevents",
+        "Webhooks",
+        "The event names a subscription may name",
+        None,
+        list[wd.AvailableEvent],
+        "bearer",
+    ),
+    ("get", _WH, "Webhooks", "A subscription and its health", None, wd.Webhook, "bearer"),
+    ("patch", _WH, "Webhooks", "Change a subscription", wh.WebhookPatch, wd.Webhook, "bearer"),
+    ("delete", _WH, "Webhooks", "Delete a subscription", None, None, "bearer"),
+    (
+        "post",
+        _WH + "/pause",
+        "Webhooks",
+        "Pause deliveries (events queue)",
+        None,
+        wd.Webhook,
+        "bearer",
+    ),
+    ("post", _WH + "/resume", "Webhooks", "Resume deliveries", None, wd.Webhook, "bearer"),
+    (
+        "post",
+        _WH + "/rotate",
+        "Webhooks",
+        "Rotate the secret; the old one also signs during the overlap",
+        wh.RotateSpec,
+        wd.Webhook,
+        "bearer",
+    ),
+    (
+        "get",
+        _WH + "/attempts",
+        "Webhooks",
+        "Every attempt, newest first",
+        None,
+        wd.Attempts,
+        "bearer",
+    ),
+    ("get", _WH + "/deadletters", "Webhooks", "Dead letters", None, wd.DeadLetters, "bearer"),
+    (
+        "post",
+        _WH + "/deadletters/replay",
+        "Webhooks",
+        "Send dead letters again: by event id, or all in a time range",
+        wh.ReplaySpec,
+        wd.Replayed,
+        "bearer",
+    ),
     ("get", "/healthz", "Operations", "Liveness", None, None, ""),
     ("get", "/readyz", "Operations", "Readiness (storage and writer)", None, None, ""),
+    (
+        "get",
+        "/metrics",
+        "Operations",
+        "Prometheus metrics (text exposition format)",
+        None,
+        None,
+        "",
+    ),
 ]
 
 
@@ -227,6 +300,7 @@ class Extra:
     headers: tuple[str, ...] = ()
     answer_headers: tuple[str, ...] = ()
     answers: dict[str, tuple[str, Any]] = field(default_factory=dict)  # status: (text, type)
+    ok: str = ""  # the success status when not the default 200 (or 204 without a body)
 
 
 QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
@@ -277,6 +351,7 @@ _NOT_FOUND = ("Not found: no such profile (or deleted), or no such API space", N
 _STALE = ("Precondition failed: If-Match does not match the current ETag", None)
 _KEPT = ("Conflict: a newer change decides the profile's deletion", None)
 _TAGGED = ("ETag", "X-Revision")
+_NO_HOOK = ("Not found: no such webhook, or no such API space", None)
 EXTRAS: dict[tuple[str, str], Extra] = {
     ("get", "/apispaces/{space}/profiles"): Extra(
         query=("terms", "limit", "cursor"),
@@ -329,6 +404,19 @@ EXTRAS: dict[tuple[str, str], Extra] = {
     ("get", "/apispaces/{space}/things/{thing_id}/state"): Extra(
         answers={"404": ("Not found: no such thing, or no such API space", None)}
     ),
+    ("post", _W): Extra(
+        ok="201",
+        answers={"201": ("Created; the answer holds the secret, shown this once", wd.Webhook)},
+    ),
+    ("get", _WH): Extra(answers={"404": _NO_HOOK}),
+    ("patch", _WH): Extra(answers={"404": _NO_HOOK}),
+    ("delete", _WH): Extra(answers={"404": _NO_HOOK}),
+    ("post", _WH + "/pause"): Extra(answers={"404": _NO_HOOK}),
+    ("post", _WH + "/resume"): Extra(answers={"404": _NO_HOOK}),
+    ("post", _WH + "/rotate"): Extra(answers={"404": _NO_HOOK}),
+    ("get", _WH + "/attempts"): Extra(query=("limit", "cursor"), answers={"404": _NO_HOOK}),
+    ("get", _WH + "/deadletters"): Extra(query=("limit", "cursor"), answers={"404": _NO_HOOK}),
+    ("post", _WH + "/deadletters/replay"): Extra(answers={"404": _NO_HOOK}),
 }
 
 
@@ -373,8 +461,9 @@ def build_spec() -> dict[str, Any]:
                 "required": True,
                 "content": {"application/json": {"schema": refs[body]}},
             }
-        ok = answer_with("OK", answer, extra.answer_headers)
-        op["responses"]["200" if answer is not None or method == "get" else "204"] = ok
+        if not extra.ok:
+            ok = answer_with("OK", answer, extra.answer_headers)
+            op["responses"]["200" if answer is not None or method == "get" else "204"] = ok
         if security:
             op["security"] = [{security: []}]
             op["responses"]["401"] = {"description": "Unauthorized", **err}
