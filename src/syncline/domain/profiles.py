@@ -81,24 +81,27 @@ def observe(mark: ProfileMark, doc: dict[str, Any], deleted: bool, now: int) -> 
     change (late events merge in) without a revision: the undelete then lists those changes.
     """
     previous = mark.doc or {}
+    if mark.revision != NEVER_VISIBLE and deleted and mark.deleted:
+        return None  # while deleted, the last visible document stays the basis of the undelete
+    body = canonical(doc)
     if mark.revision == NEVER_VISIBLE:
         if deleted:
-            mark.doc, mark.deleted = doc, True
+            mark.doc, mark.canon, mark.deleted = doc, body, True
             return None
         name = CREATE
     elif deleted != mark.deleted:
         name = DELETE if deleted else UNDELETE
-    elif deleted:
-        return None  # while deleted, the last visible document stays the basis of the undelete
-    elif canonical(doc) == canonical(previous):  # type-strict: True is not 1, 1 is not 1.0
+    elif body == (mark.canon or canonical(previous)):  # type-strict: True is not 1 nor 1.0
+        mark.canon = body
         return None
     else:
         name = UPDATE
-    tag = etag(doc)
+    tag = etag_of_bytes(body)
     change = Change(mark.revision + 1, name, diff(previous if name != CREATE else {}, doc), tag)
-    mark.revision, mark.doc, mark.etag, mark.deleted, mark.updated_on = (
+    mark.revision, mark.doc, mark.canon, mark.etag, mark.deleted, mark.updated_on = (
         change.revision,
         doc,
+        body,
         tag,
         deleted,
         now,

@@ -26,6 +26,7 @@ class ProfileMark:
     deleted: bool = False
     updated_on: int | None = None
     devices: list[dict[str, Any]] | None = None  # the things shown in devicesUpdated
+    canon: bytes | None = None  # canonical(doc), once computed (not stored)
 
     @property
     def visible(self) -> bool:

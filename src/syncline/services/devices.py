@@ -52,14 +52,16 @@ def refresh(a: Applier) -> None:
         for link in changed_links
         if link.register is not None and link.register[1] == PREEXISTING
     }
+    linked_to: dict[str, list[str]] = {}
+    for (u, t), link in sorted(links.items()):
+        if link.associated:
+            linked_to.setdefault(u, []).append(t)
     for user_id in sorted(users):
         user = a.users.get(user_id)
         if user is None:
             continue
         devices = [
-            profiles.device(t, *summary(a.things.get(t)))
-            for (u, t), link in sorted(links.items())
-            if u == user_id and link.associated
+            profiles.device(t, *summary(a.things.get(t))) for t in linked_to.get(user_id, ())
         ]
         if devices == (user.profile.devices or []):
             continue
