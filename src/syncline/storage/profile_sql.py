@@ -35,7 +35,31 @@ def where(query: q.Query) -> tuple[str, list[Any]]:
     return (" AND ".join(parts) or "1"), args
 
 
+def by_email(query: q.Query) -> bool:
+    """True when a term names emails the `users_by_email` index can look up."""
+    return any(_email_term(term) for term in query.terms)
+
+
+def _email_term(term: q.Term) -> bool:
+    return (
+        term.field == "email"
+        and term.op in (q.EQ, q.IN)
+        and all(isinstance(v, str) for v in term.values)
+    )
+
+
 def _term(term: q.Term) -> tuple[str, list[Any]]:
+    sql, args = _json_term(term)
+    if _email_term(term):
+        emails = [str(v) for v in term.values]
+        # A visible profile's email is its user's, whose lower case the indexed column holds:
+        # a necessary condition the index serves, before the exact test on the document.
+        marks = ",".join("?" * len(emails))
+        return f"(email IN ({marks}) AND {sql})", [*(e.lower() for e in emails), *args]
+    return sql, args
+
+
+def _json_term(term: q.Term) -> tuple[str, list[Any]]:
     if term.field == "id":
         kind, value, path_args = "'text'", "user_id", []
     else:

@@ -558,8 +558,10 @@ class SQLiteReader(WebhookReads):
         if after is not None:
             where += " AND user_id > ?"
             args.append(after)
+        # Without statistics SQLite would walk the primary key for the ORDER BY instead.
+        hint = " INDEXED BY users_by_email" if profile_sql.by_email(query) else ""
         rows = self.conn.execute(
-            f"SELECT {profile_sql.COLUMNS} FROM users WHERE api_space_id = ? "
+            f"SELECT {profile_sql.COLUMNS} FROM users{hint} WHERE api_space_id = ? "
             f"AND {profile_sql.VISIBLE} AND {where} ORDER BY user_id LIMIT ?",
             (space, *args, limit),
         )
