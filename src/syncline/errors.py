@@ -8,6 +8,7 @@
     │   └── PayloadTooLarge    over the body-size or event-count limits (413)
     ├── Conflict               the state forbids the operation (409)
     ├── PreconditionFailed     an If-Match did not match the current ETag (412)
+    ├── RateLimited            over the credential's request rate (429, Retry-After)
     └── StorageUnavailable     the database cannot be reached or written (503)
 
 Per-event problems are not exceptions: they are `EventError` values returned with the event
@@ -48,6 +49,12 @@ class Conflict(SynclineError):
 
 class PreconditionFailed(SynclineError):
     pass
+
+
+class RateLimited(SynclineError):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"rate limit exceeded; retry after {retry_after} s")
+        self.retry_after = retry_after
 
 
 class StorageUnavailable(SynclineError):

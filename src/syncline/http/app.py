@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +15,7 @@ from syncline.delivery.worker import DeliveryWorker
 from syncline.errors import SynclineError
 from syncline.http import errors
 from syncline.http.context import Context
+from syncline.http.ratelimit import RateLimiter
 from syncline.http.routes import admin, collect, docs, health, profiles, webhooks
 from syncline.metrics import Metrics
 from syncline.services.ingest import Limits
@@ -39,6 +41,11 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
+def limiter_of(settings: Settings) -> RateLimiter:
+    burst = settings.rate_limit_burst or math.ceil(2 * settings.rate_limit)
+    return RateLimiter(settings.rate_limit, burst)
+
+
 def limits_of(settings: Settings) -> Limits:
     return Limits(
         max_events=settings.max_events_per_request,
@@ -60,7 +67,9 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
     writer = GroupCommitWriter(storage, on_commit=committed)
     if settings.delivery_worker:
         worker = DeliveryWorker(storage, writer, settings, metrics.on_attempt)
-    ctx = Context(settings, storage, writer, limits_of(settings), metrics, worker)
+    ctx = Context(
+        settings, storage, writer, limits_of(settings), metrics, limiter_of(settings), worker
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

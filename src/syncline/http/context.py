@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from syncline.delivery.worker import DeliveryWorker
+from syncline.http.ratelimit import RateLimiter
 from syncline.metrics import Metrics
 from syncline.services.ingest import Limits
 from syncline.settings import Settings
@@ -21,6 +22,7 @@ class Context:
     writer: GroupCommitWriter
     limits: Limits
     metrics: Metrics
+    limiter: RateLimiter
     worker: DeliveryWorker | None = None
 
 

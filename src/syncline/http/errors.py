@@ -20,6 +20,7 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
     (errors.NotFound, 404, "COMMON.NOT_FOUND"),
     (errors.Conflict, 409, "COMMON.CONFLICT"),
     (errors.PreconditionFailed, 412, "COMMON.PRECONDITION_FAILED"),
+    (errors.RateLimited, 429, "COMMON.TOO_MANY_REQUESTS"),
     (errors.StorageUnavailable, 503, "COMMON.SERVICE_UNAVAILABLE"),
 ]
 
@@ -28,6 +29,8 @@ async def on_syncline_error(request: Request, exc: Exception) -> Response:
     for kind, status, reason in _STATUS:
         if isinstance(exc, kind):
             headers = {"WWW-Authenticate": challenge(request)} if status == 401 else {}
+            if isinstance(exc, errors.RateLimited):
+                headers["Retry-After"] = str(exc.retry_after)
             if status == 503:
                 headers["Retry-After"] = "1"
                 log.warning("storage unavailable", error=str(exc), path=request.url.path)

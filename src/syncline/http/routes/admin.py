@@ -37,6 +37,7 @@ async def guard(request: Request) -> tuple[Context, str, str]:
     reader = ctx.storage.reader()
     token = ctx.settings.admin_token
     who = await run_in_threadpool(auth.space_access, request, reader, space, token)
+    ctx.limiter.check(who)
     return ctx, space, who
 
 

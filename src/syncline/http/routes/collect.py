@@ -26,6 +26,7 @@ def _space(request: Request, ctx: Context) -> tuple[str, str]:
     """The API space of the Basic credentials, and who they are (`access:<credential id>`)."""
     client_id, secret = auth.basic(request)
     credential = spaces.authenticate_collect(ctx.storage.reader(), client_id, secret)
+    ctx.limiter.check(credential.credential_id)
     return credential.api_space_id, f"access:{credential.credential_id}"
 
 

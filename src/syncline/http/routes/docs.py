@@ -341,6 +341,7 @@ ANSWER_HEADERS: dict[str, dict[str, Any]] = {
         "schema": {"type": "string"},
     },
     "X-Revision": {"description": "the profile's revision", "schema": {"type": "integer"}},
+    "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}},
     "Link": {
         "description": 'the next page, `<...>; rel="next"`, when there is one',
         "schema": {"type": "string"},
@@ -467,6 +468,11 @@ def build_spec() -> dict[str, Any]:
         if security:
             op["security"] = [{security: []}]
             op["responses"]["401"] = {"description": "Unauthorized", **err}
+            op["responses"]["429"] = {
+                "description": "Over the credential's rate limit (SYNCLINE_RATE_LIMIT)",
+                "headers": {"Retry-After": ANSWER_HEADERS["Retry-After"]},
+                **err,
+            }
         if body is not None:
             op["responses"]["400"] = {"description": "Bad request", **err}
         for status, (text, kind) in extra.answers.items():
