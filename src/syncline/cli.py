@@ -88,8 +88,7 @@ def serve(
     log_level: Annotated[str | None, typer.Option(help="[env: SYNCLINE_LOG_LEVEL]")] = None,
 ) -> None:
     """Migrate, create a first API space if there is none, and serve the API."""
-    import uvicorn
-
+    from syncline.http import serving
     from syncline.http.app import create_app, tune_gc
 
     settings = _settings(
@@ -114,14 +113,7 @@ def serve(
         f"   metrics {base}/metrics"
     )
     tune_gc()
-    uvicorn.run(
-        create_app(settings, storage),
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=30,
-    )
+    serving.run(create_app(settings, storage), settings)
 
 
 def _announce(created: space_service.NewSpace) -> None:

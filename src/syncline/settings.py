@@ -38,6 +38,8 @@ class Settings:
     webhook_max_inflight: int = 64
     webhook_retry_scale: float = 1.0  # < 1 shortens every retry wait (tests, demos)
     delivery_worker: bool = True  # `serve` also delivers webhooks
+    max_header_bytes: int = 32 * 1024  # request line and headers; 431 above
+    header_timeout_seconds: float = 10.0  # a request's headers must arrive within this
     rate_limit: float = 0.0  # requests per second per credential; 0: no limit
     rate_limit_burst: int = 0  # requests at once; 0: twice the rate
     max_body_bytes: int = 1024 * 1024
@@ -72,6 +74,10 @@ class Settings:
                 raise ConfigError(_env_name(name), "must be a positive integer")
         if not 0 < self.webhook_retry_scale <= 1000:
             raise ConfigError("SYNCLINE_WEBHOOK_RETRY_SCALE", "must be in (0, 1000]")
+        if self.max_header_bytes < 1024:
+            raise ConfigError("SYNCLINE_MAX_HEADER_BYTES", "must be at least 1024")
+        if self.header_timeout_seconds <= 0:
+            raise ConfigError("SYNCLINE_HEADER_TIMEOUT_SECONDS", "must be > 0")
         if self.rate_limit < 0:
             raise ConfigError("SYNCLINE_RATE_LIMIT", "must be >= 0 (0: no limit)")
         if self.rate_limit_burst < 0:

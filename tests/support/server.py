@@ -13,6 +13,7 @@ import httpx
 import uvicorn
 
 from syncline.clock import now_ms
+from syncline.http import serving
 from syncline.http.app import create_app
 from syncline.services import spaces
 from syncline.settings import Settings
@@ -71,10 +72,7 @@ def live_server(db_path: str, **overrides: object) -> Iterator[LiveServer]:
     storage = SQLiteStorage(settings.sqlite_path, settings.sqlite_synchronous)
     storage.migrate()
     app = create_app(settings, storage)
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(serving.config(app, settings))  # the protocol `serve` runs
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
