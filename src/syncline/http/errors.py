@@ -6,6 +6,7 @@ import structlog
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from syncline import errors
 from syncline.http.auth import challenge
@@ -42,7 +43,21 @@ async def on_syncline_error(request: Request, exc: Exception) -> Response:
 async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     reasons = {404: "COMMON.NOT_FOUND", 405: "COMMON.METHOD_NOT_ALLOWED"}
-    return error(exc.status_code, reasons.get(exc.status_code, "COMMON.ERROR"), exc.detail)
+    reason = reasons.get(exc.status_code, "COMMON.ERROR")
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    return error(exc.status_code, reason, exc.detail, **headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods of the resource at this path: of the matching routes with the fewest path
+    parameters (`.../webhooks/availableevents` is not a webhook id)."""
+    path = request.url.path
+    matching = [r for r in request.app.routes if isinstance(r, Route) and r.path_regex.match(path)]
+    fewest = min((len(r.param_convertors) for r in matching), default=0)
+    specific = [r for r in matching if len(r.param_convertors) == fewest]
+    return sorted({m for r in specific for m in r.methods or ()})
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:

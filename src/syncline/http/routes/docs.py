@@ -26,6 +26,9 @@ class CollectBody(msgspec.Struct):
     events: list[c.Event]
 
 
+Object = dict[str, Any]  # an answer whose fields the README describes
+
+
 class Error(msgspec.Struct):
     reason: str
     error_message: str
@@ -149,7 +152,7 @@ OPERATIONS: list[_Op] = [
         "Rejected events",
         "List rejected events (status, code, type, cursor, limit)",
         None,
-        None,
+        Object,
         "bearer",
     ),
     (
@@ -158,7 +161,7 @@ OPERATIONS: list[_Op] = [
         "Rejected events",
         "Replay pending rejected events",
         ReplayRequest,
-        None,
+        Object,
         "bearer",
     ),
     (
@@ -167,7 +170,7 @@ OPERATIONS: list[_Op] = [
         "Events",
         "List accepted events (user_id, thing_id, type, cursor, limit)",
         None,
-        None,
+        Object,
         "bearer",
     ),
     (
@@ -176,7 +179,7 @@ OPERATIONS: list[_Op] = [
         "Events",
         "A user's events",
         None,
-        None,
+        Object,
         "bearer",
     ),
     (
@@ -185,10 +188,18 @@ OPERATIONS: list[_Op] = [
         "Events",
         "A thing's events",
         None,
-        None,
+        Object,
         "bearer",
     ),
-    ("get", "/apispaces/{space}/users/{user_id}", "State", "A user's state", None, None, "bearer"),
+    (
+        "get",
+        "/apispaces/{space}/users/{user_id}",
+        "State",
+        "A user's state",
+        None,
+        Object,
+        "bearer",
+    ),
     (
         "get",
         "/apispaces/{space}/things/{thing_id}/state",
@@ -205,7 +216,7 @@ OPERATIONS: list[_Op] = [
         "Preexisting sync",
         "Status, counts and report",
         None,
-        None,
+        Object,
         "bearer",
     ),
     (
@@ -214,7 +225,7 @@ OPERATIONS: list[_Op] = [
         "Preexisting sync",
         "Reopen a completed sync",
         None,
-        None,
+        Object,
         "bearer",
     ),
     (
@@ -301,6 +312,7 @@ class Extra:
     answer_headers: tuple[str, ...] = ()
     answers: dict[str, tuple[str, Any]] = field(default_factory=dict)  # status: (text, type)
     ok: str = ""  # the success status when not the default 200 (or 204 without a body)
+    body_optional: bool = False  # no body means the defaults of every field
 
 
 QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
@@ -405,6 +417,7 @@ EXTRAS: dict[tuple[str, str], Extra] = {
     ("get", "/apispaces/{space}/things/{thing_id}/state"): Extra(
         answers={"404": ("Not found: no such thing, or no such API space", None)}
     ),
+    ("post", "/apispaces/{space}/rejected/replay"): Extra(body_optional=True),
     ("post", _W): Extra(
         ok="201",
         answers={"201": ("Created; the answer holds the secret, shown this once", wd.Webhook)},
@@ -459,7 +472,7 @@ def build_spec() -> dict[str, Any]:
             op["parameters"] = params
         if body is not None:
             op["requestBody"] = {
-                "required": True,
+                "required": not extra.body_optional,
                 "content": {"application/json": {"schema": refs[body]}},
             }
         if not extra.ok:
@@ -475,6 +488,14 @@ def build_spec() -> dict[str, Any]:
             }
         if body is not None:
             op["responses"]["400"] = {"description": "Bad request", **err}
+        if "{space}" in path:
+            op["responses"].setdefault(
+                "404", {"description": "Not found: no such API space, or no such item", **err}
+            )
+        if security == "bearer" or params:
+            op["responses"].setdefault(
+                "400", {"description": "Bad request: a parameter that cannot be read", **err}
+            )
         for status, (text, kind) in extra.answers.items():
             if status == "304":
                 op["responses"][status] = answer_with(text, None, ("ETag",))
