@@ -42,9 +42,22 @@ class Answer:
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
     body: str = "ok"
+    reset: bool = False  # drop the connection instead of answering
+    slow_body: float = 0.0  # send the status at once, then the body over this many seconds
 
 
 Script = Callable[[Received, int], Answer]
+
+
+async def _slowly(request: web.Request, answer: Answer) -> web.StreamResponse:
+    response = web.StreamResponse(status=answer.status, headers=answer.headers)
+    response.content_length = len(answer.body) * 10
+    await response.prepare(request)
+    for _ in range(10):
+        await asyncio.sleep(answer.slow_body / 10)
+        await response.write(answer.body.encode())
+    await response.write_eof()
+    return response
 
 
 class Receiver:
@@ -66,6 +79,12 @@ class Receiver:
         answer = self.script(got, number)
         if answer.delay:
             await asyncio.sleep(answer.delay)
+        if answer.reset:
+            assert request.transport is not None
+            request.transport.abort()
+            raise ConnectionResetError("the receiver dropped the connection")
+        if answer.slow_body:
+            return await _slowly(request, answer)
         return web.Response(status=answer.status, text=answer.body, headers=answer.headers)
 
     def envelopes(self, status_ok_only: bool = False) -> list[dict[str, Any]]:
