@@ -43,6 +43,7 @@ from tests.support.receiver import Receiver, receiver
 from bench.harness import free_port
 
 WAIT = 60.0  # seconds: the bound of every wait
+STARTED: list[Serve] = []  # killed on the way out, whatever happens
 
 
 class Serve:
@@ -71,6 +72,7 @@ class Serve:
         return done.stdout.decode()
 
     def start(self) -> None:
+        STARTED.append(self)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "syncline", "serve"],
             env=self.env,
@@ -87,7 +89,7 @@ class Serve:
         raise SystemExit("the server did not become ready")
 
     def kill(self) -> None:
-        if self.proc is not None:
+        if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(WAIT)
 
@@ -311,4 +313,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        for server in STARTED:
+            server.kill()
