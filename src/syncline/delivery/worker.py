@@ -15,6 +15,7 @@ import hashlib
 import random
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -60,8 +61,8 @@ class DeliveryWorker:
         self.on_attempt = on_attempt
         self.endpoints: dict[tuple[str, str], Endpoint] = {}
         self._pending: list[Settlement] = []
-        self._flushing: set[asyncio.Future[None]] = set()
-        self._settled = asyncio.Event()
+        self._cycle = asyncio.Event()
+        self._cycles: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -74,15 +75,17 @@ class DeliveryWorker:
         self.session = sender.new_session(self.settings.webhooks_allow_private)
         await self.writer.run(lambda uow: uow.release_expired(now_ms() + LEASE_MS))
         self._task = asyncio.create_task(self._run(), name="syncline-delivery")
+        self._cycles = asyncio.create_task(self._run_cycles(), name="syncline-delivery-cycles")
 
     async def stop(self) -> None:
         """Stop claiming, let requests in flight finish (bounded), settle, give back the rest."""
         self._stopping = True
         self._wake.set()
         await asyncio.gather(*(e.stop() for e in self.endpoints.values()), return_exceptions=True)
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in (self._task, self._cycles):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await self._flush()
         if self.session is not None:
             await self.session.close()
@@ -132,25 +135,37 @@ class DeliveryWorker:
 
         await self.writer.run(work)
 
-    # settling ---------------------------------------------------------------------------
+    # settling and claiming: one writer job a cycle -------------------------------------
     async def settle(self, item: Settlement) -> None:
         self._pending.append(item)
-        if len(self._pending) == 1:
-            asyncio.get_running_loop().call_later(0.005, self._flush_soon)
+        self.request_cycle()
 
-    def _flush_soon(self) -> None:
-        task = asyncio.ensure_future(self._flush())
-        self._flushing.add(task)
-        task.add_done_callback(self._flushing.discard)
+    def request_cycle(self) -> None:
+        self._cycle.set()
 
-    async def _flush(self) -> None:
+    async def _run_cycles(self) -> None:
+        """One cycle at a time; what arrives meanwhile waits for the next (like group commit)."""
+        while True:
+            await self._cycle.wait()
+            self._cycle.clear()
+            try:
+                await self._flush(claiming=not self._stopping)
+            except Exception:
+                log.exception("delivery cycle error; retrying")
+
+    async def _flush(self, claiming: bool = False) -> None:
+        """Settle what finished and, in the same unit of work, claim for every single-event
+        endpoint with room: the next revision of a delivered profile is claimable at once."""
         items, self._pending = self._pending, []
-        if not items:
+        claims = [(e, e.reserve()) for e in self.endpoints.values() if claiming and e.wants]
+        claims = [(e, free) for e, free in claims if free > 0]
+        if not items and not claims:
             return
         disable_after = self.settings.webhook_disable_after_hours * 3_600_000
         now = now_ms()
 
-        def work(uow: UnitOfWork) -> None:
+        def work(uow: UnitOfWork) -> list[list[Claimed]]:
+            health: dict[tuple[str, str], bool] = {}
             for s in items:
                 if s.status == "unclaimed":
                     uow.unclaim(s.space, s.webhook_id, s.event_ids)
@@ -162,14 +177,25 @@ class DeliveryWorker:
                 if s.disable is not None:
                     uow.disable(s.space, s.webhook_id, s.disable)
                 elif s.ok is not None:
-                    uow.record_health(s.space, s.webhook_id, s.ok, now, disable_after)
+                    health[s.space, s.webhook_id] = s.ok  # the latest outcome decides
+            for (space, webhook_id), ok in health.items():
+                uow.record_health(space, webhook_id, ok, now, disable_after)
+            return [uow.claim(e.space, e.row, now, now + LEASE_MS, free) for e, free in claims]
 
         try:
-            await self.writer.run(work)
+            claimed = await self.writer.run(work)
         except Exception:
             log.exception("settling deliveries failed; their leases will expire and retry")
+            claimed = [[] for _ in claims]
+        for (endpoint, free), got in zip(claims, claimed, strict=True):
+            endpoint.release(free)
+            endpoint.dispatch(got)
+            if len(got) == free:  # there may be more
+                endpoint.wants = True
+                self.request_cycle()
         for endpoint in self.endpoints.values():
-            endpoint.kick()
+            if not endpoint.single:
+                endpoint.kick()
 
 
 class Endpoint:
@@ -178,12 +204,63 @@ class Endpoint:
     def __init__(self, worker: DeliveryWorker, space: str, row: WebhookRow) -> None:
         self.worker, self.space, self.row = worker, space, row
         self.inflight: set[asyncio.Task[None]] = set()
+        self.wants = False  # a single-event endpoint that wants its next claim in a cycle
+        self.ready: deque[Claimed] = deque()  # claimed ahead, sent as soon as a slot frees
+        self._reserved = 0
         self._kick = asyncio.Event()
         self._stopped = False
         self._task = asyncio.create_task(self._run(), name=f"webhook-{row.webhook_id}")
 
+    @property
+    def single(self) -> bool:
+        return not self.row.batch_max_events
+
     def kick(self) -> None:
         self._kick.set()
+
+    def reserve(self) -> int:
+        """Room for this many more requests; held until `release` (a cycle's claim)."""
+        if self._stopped:
+            return 0
+        self.wants = False
+        room = 2 * self.worker.settings.webhook_max_inflight  # in flight, and as many ahead
+        free = room - len(self.inflight) - len(self.ready) - self._reserved
+        self._reserved += max(0, free)
+        return max(0, free)
+
+    def release(self, reserved: int) -> None:
+        self._reserved -= reserved
+
+    def dispatch(self, claimed: list[Claimed]) -> None:
+        if self._stopped and claimed:  # stopped while the claim ran: give them back
+            ids = [c.event_id for c in claimed]
+            back = Settlement(self.space, self.row.webhook_id, ids, "unclaimed", 0, None, None)
+            self.worker._pending.append(back)
+            self.worker.request_cycle()
+            return
+        if self.single:
+            self.ready.extend(claimed)
+            self._pump()
+            return
+        size = self.row.batch_max_events or 1
+        for start in range(0, len(claimed), size):
+            self._start(claimed[start : start + size])
+
+    def _pump(self) -> None:
+        limit = self.worker.settings.webhook_max_inflight
+        while self.ready and len(self.inflight) < limit and not self._stopped:
+            self._start([self.ready.popleft()])
+
+    def _start(self, group: list[Claimed]) -> None:
+        task = asyncio.create_task(self._deliver(self.row, group))
+        self.inflight.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.inflight.discard(task)
+        if self.single and not self._stopped:
+            self._pump()
+            self.wants = True  # its settlement's cycle claims more
 
     async def stop(self) -> None:
         """No new claims; requests in flight finish (bounded) and settle; the rest go back."""
@@ -191,6 +268,12 @@ class Endpoint:
         self.kick()
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
+        if self.ready:  # claimed ahead, never sent: back to pending
+            ids = [c.event_id for c in self.ready]
+            self.ready.clear()
+            self.worker._pending.append(
+                Settlement(self.space, self.row.webhook_id, ids, "unclaimed", 0, None, None)
+            )
         if self.inflight:
             await asyncio.wait(self.inflight, timeout=self.worker.settings.webhook_timeout_seconds)
         await self.worker._flush()
@@ -202,7 +285,11 @@ class Endpoint:
             self._kick.clear()
             full = False
             try:
-                full = await self._claim_and_send()
+                if self.single:  # claimed in the worker's cycles, with the settlements
+                    self.wants = True
+                    self.worker.request_cycle()
+                else:
+                    full = await self._claim_and_send()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -225,10 +312,7 @@ class Endpoint:
             return uow.claim(self.space, row, now, now + LEASE_MS, limit)
 
         claimed = await self.worker.writer.run(claim)
-        for start in range(0, len(claimed), size):
-            task = asyncio.create_task(self._deliver(row, claimed[start : start + size]))
-            self.inflight.add(task)
-            task.add_done_callback(self.inflight.discard)
+        self.dispatch(claimed)
         return len(claimed) == limit
 
     async def _batch_ready(self, row: WebhookRow, size: int, now: int) -> bool:
