@@ -14,7 +14,7 @@ batch in two.
 
 from __future__ import annotations
 
-import time
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -139,6 +139,7 @@ class Collector:
             transport=transport,
         )
         self._transient: tuple[type[Exception], ...] = (httpx.TransportError,)
+        self._closed = threading.Event()
 
     def __enter__(self) -> Collector:
         return self
@@ -147,6 +148,8 @@ class Collector:
         self.close()
 
     def close(self) -> None:
+        """Close the connections; requests still waiting to retry give up at once."""
+        self._closed.set()
         self._http.close()
 
     def send(self, events: Iterable[Any]) -> SendResult:
@@ -203,6 +206,8 @@ class Collector:
     def _post_with_retries(self, body: bytes) -> tuple[int, bytes, int]:
         attempt = 0
         while True:
+            if self._closed.is_set():
+                raise CollectError(f"{self.url}: the collector is closed")
             try:
                 answer = self._http.post(self.url, content=body)
             except self._transient as exc:
@@ -210,7 +215,7 @@ class Collector:
                     raise CollectError(
                         f"{self.url}: {exc!r} (gave up after {attempt} retries)"
                     ) from exc
-                time.sleep(self.retry.delay(attempt))
+                self._pause(self.retry.delay(attempt))
             else:
                 if answer.status_code not in RETRYABLE_STATUS:
                     return answer.status_code, answer.content, attempt
@@ -221,8 +226,12 @@ class Collector:
                         answer.status_code,
                     )
                 wait = parse_retry_after(answer.headers.get("Retry-After"))
-                time.sleep(self.retry.delay(attempt, wait))
+                self._pause(self.retry.delay(attempt, wait))
             attempt += 1
+
+    def _pause(self, seconds: float) -> None:
+        if self._closed.wait(seconds):
+            raise CollectError(f"{self.url}: the collector was closed while retrying")
 
 
 def _result(status: int, body: bytes, count: int) -> SendResult:
