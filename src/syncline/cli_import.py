@@ -37,7 +37,7 @@ class RowsPerSecond(ProgressColumn):
     def render(self, task: Task) -> Text:
         elapsed = (task.finished_time if task.finished else task.elapsed) or 0.0
         rows = task.fields.get("rows", 0) - task.fields.get("start_rows", 0)
-        rate = rows / elapsed if elapsed > 0.2 else 0.0
+        rate = rows / elapsed if elapsed > 0 else 0.0
         return Text(f"{task.fields.get('rows', 0):>10,} rows {rate:>8,.0f}/s", style="cyan")
 
 
