@@ -167,3 +167,14 @@ def test_real_signed_webhooks_verify_and_filter(server: LiveServer, tenant: Tena
         # redelivered, or arriving late and out of order: all dropped
         replayed = [verify_webhook(r.body, r.headers, secret) for r in reversed(hook.received)]
         assert [e for p in replayed for e in revisions.fresh(p)] == []
+
+
+def test_a_413_from_an_endpoint_with_smaller_limits_splits_the_batch(tmp_path: Any) -> None:
+    with live_server(str(tmp_path / "small.db"), max_events_per_request=10) as small:
+        events: list[Any] = [ev.user_created(f"s{i}") for i in range(25)]
+        events[17] = ev.user_created("bad", email="nope")
+        with collector(small.url, small.tenant) as client:
+            result = client.send(events)
+    assert result.accepted == 24
+    assert [(b.index, b.field) for b in result.invalid] == [(17, "payload.email")]
+    assert result.requests >= 4  # 25 -> 12 + 13 -> 6 + 6 + 6 + 7 events per request

@@ -134,13 +134,13 @@ class Importer:
         try:
             self._save(checkpoint, log, force=True)
             if not state.started:
-                self._sync_event(collector, STARTED, state.timestamp)
+                self._sync_event(collector, pool, STARTED, state.timestamp)
                 state.started = True
                 self._save(checkpoint, log, force=True)
             for kind in ORDER:
                 if kind in self.o.files:
                     self._file(kind, state, collector, pool, log, checkpoint)
-            self._sync_event(collector, COMPLETED, state.timestamp)
+            self._sync_event(collector, pool, COMPLETED, state.timestamp)
             state.completed = True
         except CollectError as exc:
             raise ImportFailed(str(exc)) from exc
@@ -217,12 +217,11 @@ class Importer:
         return restore
 
     # the sync's own events -----------------------------------------------------------------
-    def _sync_event(self, collector: Collector, event_type: str, timestamp: int) -> None:
+    def _sync_event(
+        self, collector: Collector, pool: ThreadPoolExecutor, event_type: str, timestamp: int
+    ) -> None:
         _, data = sync_event(event_type, timestamp)
-        try:
-            result = collector.post([data])
-        except AuthenticationError as exc:
-            raise ImportFailed(f"the server refused the credentials: {exc}") from exc
+        result = self._wait(pool.submit(collector.post, [data]))  # Ctrl-C stays responsive
         if result.invalid:
             bad = result.invalid[0]
             hint = ""
