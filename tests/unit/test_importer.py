@@ -136,5 +136,6 @@ def test_checkpoint_round_trip_and_mismatch(tmp_path: Path) -> None:
     assert not (tmp_path / "cp.json.tmp").exists()
     assert mismatch(state, "http://x", "id", inputs) is None
     assert mismatch(state, "http://y", "id", inputs) is not None
+    assert mismatch(state, "http://x", "id", inputs, {"a": "user_id"}) is not None
     data.write_text("user_id\nu1\nu2\n")
     assert "changed since" in (mismatch(state, "http://x", "id", {"users": file_key(data)}) or "")

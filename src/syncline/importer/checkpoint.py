@@ -49,6 +49,7 @@ class State(msgspec.Struct):
     client_id: str
     timestamp: int
     inputs: dict[str, FileKey]
+    mapping: dict[str, str] = {}
     files: dict[str, FileProgress] = {}
     started: bool = False
     completed: bool = False
@@ -92,12 +93,20 @@ class Checkpoint:
         os.replace(tmp, self.path)
 
 
-def mismatch(state: State, url: str, client_id: str, inputs: dict[str, FileKey]) -> str | None:
+def mismatch(
+    state: State,
+    url: str,
+    client_id: str,
+    inputs: dict[str, FileKey],
+    mapping: dict[str, str] | None = None,
+) -> str | None:
     """Why `state` belongs to another import, or None if this command may resume it."""
     if state.version != VERSION:
         return f"it was written by another version ({state.version})"
     if (state.url, state.client_id) != (url, client_id):
         return f"it is for {state.url} as {state.client_id}"
+    if state.mapping != (mapping or {}):
+        return "its --map options differ"
     if set(state.inputs) != set(inputs):
         return f"it imports {', '.join(sorted(state.inputs))}"
     for kind, key in inputs.items():

@@ -189,7 +189,7 @@ class Importer:
         except CheckpointError as exc:
             raise InputError(f"{exc}; use --restart to start over") from exc
         if saved is not None:
-            why = mismatch(saved, self.o.url, self.o.client_id, inputs)
+            why = mismatch(saved, self.o.url, self.o.client_id, inputs, self.o.mapping)
             if why is not None:
                 raise InputError(
                     f"checkpoint {self.o.checkpoint} belongs to another import ({why}); "
@@ -197,7 +197,7 @@ class Importer:
                 )
             return saved
         timestamp = self.o.timestamp or time.time_ns() // 1_000_000
-        return State(VERSION, self.o.url, self.o.client_id, timestamp, inputs)
+        return State(VERSION, self.o.url, self.o.client_id, timestamp, inputs, dict(self.o.mapping))
 
     def _trap_signals(self) -> Callable[[], None]:
         if threading.current_thread() is not threading.main_thread():
