@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from syncline import logconfig
+from syncline.cli_demo import demo_command
+from syncline.cli_import import import_command
 from syncline.cli_webhooks import webhooks_app
 from syncline.clock import now_ms
 from syncline.errors import ConfigError, SynclineError
@@ -38,6 +40,8 @@ app.add_typer(rejected_app, name="rejected")
 app.add_typer(sync_app, name="sync")
 app.add_typer(events_app, name="events")
 app.add_typer(webhooks_app, name="webhooks")
+app.command("import")(import_command)
+app.command("demo")(demo_command)
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
