@@ -18,6 +18,7 @@ from syncline import logconfig
 from syncline.cli_demo import demo_command
 from syncline.cli_import import import_command
 from syncline.cli_webhooks import webhooks_app
+from syncline.cli_worker import worker_command
 from syncline.clock import now_ms
 from syncline.errors import ConfigError, SynclineError
 from syncline.services import replay as replay_service
@@ -42,6 +43,7 @@ app.add_typer(events_app, name="events")
 app.add_typer(webhooks_app, name="webhooks")
 app.command("import")(import_command)
 app.command("demo")(demo_command)
+app.command("worker")(worker_command)
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

@@ -36,6 +36,7 @@ class Settings:
     webhook_disable_after_hours: int = 72
     webhook_retention_days: int = 7
     webhook_max_inflight: int = 64
+    webhook_lease_seconds: int = 120  # a claim not settled by then is another worker's to take
     webhook_retry_scale: float = 1.0  # < 1 shortens every retry wait (tests, demos)
     delivery_worker: bool = True  # `serve` also delivers webhooks
     max_header_bytes: int = 32 * 1024  # request line and headers; 431 above
@@ -72,6 +73,10 @@ class Settings:
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(_env_name(name), "must be a positive integer")
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
+            raise ConfigError(
+                "SYNCLINE_WEBHOOK_LEASE_SECONDS", "must be longer than the webhook timeout"
+            )
         if not 0 < self.webhook_retry_scale <= 1000:
             raise ConfigError("SYNCLINE_WEBHOOK_RETRY_SCALE", "must be in (0, 1000]")
         if self.max_header_bytes < 1024:

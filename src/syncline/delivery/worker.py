@@ -31,7 +31,6 @@ from syncline.storage.records import AttemptRow, Claimed, WebhookRow
 from syncline.storage.writer import GroupCommitWriter
 
 log = structlog.get_logger("syncline.delivery")
-LEASE_MS = 120_000
 IDLE_S = 1.0
 REFRESH_S = 0.5
 MAINTENANCE_S = 30.0
@@ -56,8 +55,11 @@ class DeliveryWorker:
         writer: GroupCommitWriter,
         settings: Settings,
         on_attempt: Callable[[str, float], None] | None = None,
+        sole: bool = True,
     ) -> None:
         self.storage, self.writer, self.settings = storage, writer, settings
+        self.sole = sole  # the only deliverer: claims found at start are a dead one's
+        self.lease_ms = settings.webhook_lease_seconds * 1000
         self.on_attempt = on_attempt
         self.endpoints: dict[tuple[str, str], Endpoint] = {}
         self._pending: list[Settlement] = []
@@ -73,7 +75,10 @@ class DeliveryWorker:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self.session = sender.new_session(self.settings.webhooks_allow_private)
-        await self.writer.run(lambda uow: uow.release_expired(now_ms() + LEASE_MS))
+        # Alone, every claim left is a dead process's: take them back now. Beside other
+        # workers, only claims whose lease ran out (another may still hold its own).
+        until = now_ms() + (self.lease_ms if self.sole else 0)
+        await self.writer.run(lambda uow: uow.release_expired(until))
         self._task = asyncio.create_task(self._run(), name="syncline-delivery")
         self._cycles = asyncio.create_task(self._run_cycles(), name="syncline-delivery-cycles")
 
@@ -180,7 +185,7 @@ class DeliveryWorker:
                     health[s.space, s.webhook_id] = s.ok  # the latest outcome decides
             for (space, webhook_id), ok in health.items():
                 uow.record_health(space, webhook_id, ok, now, disable_after)
-            return [uow.claim(e.space, e.row, now, now + LEASE_MS, free) for e, free in claims]
+            return [uow.claim(e.space, e.row, now, now + self.lease_ms, free) for e, free in claims]
 
         try:
             claimed = await self.writer.run(work)
@@ -309,7 +314,7 @@ class Endpoint:
         limit = free * size
 
         def claim(uow: UnitOfWork) -> list[Claimed]:
-            return uow.claim(self.space, row, now, now + LEASE_MS, limit)
+            return uow.claim(self.space, row, now, now + self.worker.lease_ms, limit)
 
         claimed = await self.worker.writer.run(claim)
         self.dispatch(claimed)
