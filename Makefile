@@ -37,7 +37,8 @@ bench: install
 	$(BIN)/python bench/import.py
 
 crash: install
-	$(BIN)/python bench/crash.py
+	$(BIN)/python bench/crash.py --backend sqlite
+	$(BIN)/python bench/crash.py --backend postgres
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache

@@ -6,8 +6,9 @@ Runs, in one go on this machine:
   1. 500-event batches over HTTP (concurrency 4);
   2. 10-event batches over HTTP at concurrency 32 (group commit);
   3. our whole pipeline (decode, validate, dedup, apply state, commit) without HTTP;
-  4. the floor: a bare script that decodes, validates and INSERTs the same events, nothing else.
-and prints events/s, p50/p99 request latency and the ratio to the floor.
+  4. the floor: a bare script that decodes, validates and INSERTs the same events, nothing else;
+and 1-2 on PostgreSQL too (when reachable), also with two API processes on one database.
+Prints events/s, p50/p99 request latency, the ratio to the floor and PostgreSQL's to SQLite's.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import percentile, running_server
+from bench.harness import percentile, postgres_available, running_server
 
 
 def make_events(n: int, now: int) -> list[dict[str, object]]:
@@ -88,7 +89,10 @@ def bodies(events: list[dict[str, object]], size: int) -> list[bytes]:
     ]
 
 
-async def drive(url: str, auth: str, payloads: list[bytes], concurrency: int) -> dict[str, float]:
+async def drive(
+    urls: list[str], auth: str, payloads: list[bytes], concurrency: int
+) -> dict[str, float]:
+    """`concurrency` clients, spread over the servers at `urls`, until the payloads run out."""
     latencies: list[float] = []
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     for body in payloads:
@@ -96,7 +100,7 @@ async def drive(url: str, auth: str, payloads: list[bytes], concurrency: int) ->
     headers = {"Authorization": auth, "Content-Type": "application/json"}
     accepted = 0
 
-    async def worker(session: aiohttp.ClientSession) -> None:
+    async def worker(session: aiohttp.ClientSession, url: str) -> None:
         nonlocal accepted
         while not queue.empty():
             body = queue.get_nowait()
@@ -111,7 +115,7 @@ async def drive(url: str, auth: str, payloads: list[bytes], concurrency: int) ->
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         started = time.perf_counter()
-        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+        await asyncio.gather(*(worker(session, urls[n % len(urls)]) for n in range(concurrency)))
         elapsed = time.perf_counter() - started
     return {
         "events_per_s": accepted / elapsed,
@@ -202,53 +206,77 @@ def bare_script(payloads: list[bytes], synchronous: str) -> dict[str, float]:
     return {"events_per_s": inserted / elapsed, "events": inserted, "seconds": elapsed}
 
 
+def http_runs(
+    backend: str, env: dict[str, str], big: list[bytes], small: list[bytes]
+) -> dict[str, dict[str, float]]:
+    runs: dict[str, dict[str, float]] = {}
+    plans = [("batch", 1, big, 4), ("small", 1, small, 32)]
+    if backend == "postgres":
+        plans += [("batch x2", 2, big, 4), ("batch x2 c8", 2, big, 8)]
+    for name, processes, payloads, concurrency in plans:
+        with running_server(env, backend, processes) as server:
+            secret = f"{server.client_id}:{server.client_secret}".encode()
+            auth = "Basic " + base64.b64encode(secret).decode()
+            runs[name] = asyncio.run(drive(server.urls, auth, payloads, concurrency))
+    return runs
+
+
+def row(label: str, runs: dict[str, dict[str, dict[str, float]]], key: str, target: str) -> str:
+    cells = []
+    for backend in ("sqlite", "postgres"):
+        r = runs.get(backend, {}).get(key)
+        cells.append(
+            f"{r['events_per_s']:>9,.0f} {r['p50_ms']:>6.1f} {r['p99_ms']:>6.1f}"
+            if r
+            else f"{'-':>9} {'-':>6} {'-':>6}"
+        )
+    return f"{label:34} {cells[0]}   {cells[1]}  {target:>10}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--small-events", type=int, default=50_000)
     parser.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"])
+    parser.add_argument(
+        "--backends",
+        default="sqlite,postgres",
+        help="comma-separated; postgres runs when SYNCLINE_BENCH_POSTGRES is reachable",
+    )
     args = parser.parse_args()
     gc.set_threshold(50_000, 50, 100)
     now = int(time.time() * 1000)
     big = bodies(make_events(args.events, now), 500)
     small = bodies(make_events(args.small_events, now), 10)
     env = {"SYNCLINE_SQLITE_SYNCHRONOUS": args.synchronous}
+    backends = [b for b in args.backends.split(",") if b]
+    if "postgres" in backends and not postgres_available():
+        print("PostgreSQL is not reachable (SYNCLINE_BENCH_POSTGRES): SQLite only")
+        backends.remove("postgres")
 
-    with running_server(env) as server:
-        auth = (
-            "Basic "
-            + base64.b64encode(f"{server.client_id}:{server.client_secret}".encode()).decode()
-        )
-        batch = asyncio.run(drive(server.url, auth, big, 4))
-    with running_server(env) as server:
-        auth = (
-            "Basic "
-            + base64.b64encode(f"{server.client_id}:{server.client_secret}".encode()).decode()
-        )
-        grouped = asyncio.run(drive(server.url, auth, small, 32))
+    runs = {backend: http_runs(backend, env, big, small) for backend in backends}
     pipeline = floor(big, args.synchronous)
     bare = bare_script(big, args.synchronous)
 
-    ratio = batch["events_per_s"] / bare["events_per_s"]
-    print(f"collect benchmark (SQLite, synchronous={args.synchronous}, one server process)")
-    print(f"{'run':34} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'target':>16}")
+    print(f"collect benchmark (SQLite synchronous={args.synchronous}; PostgreSQL defaults)")
     print(
-        f"{'HTTP, 500-event batches, conc 4':34} {batch['events_per_s']:>10,.0f} "
-        f"{batch['p50_ms']:>8.1f} {batch['p99_ms']:>8.1f} {'>= 30,000':>16}"
+        f"{'run':34} {'SQLite ev/s':>11} {'p50':>6} {'p99':>6}   "
+        f"{'PG ev/s':>9} {'p50':>6} {'p99':>6}  {'target':>10}"
     )
-    print(
-        f"{'HTTP, 10-event batches, conc 32':34} {grouped['events_per_s']:>10,.0f} "
-        f"{grouped['p50_ms']:>8.1f} {grouped['p99_ms']:>8.1f} {'>= 15,000':>16}"
-    )
-    print(
-        f"{'our pipeline, no HTTP, 500/commit':34} {pipeline['events_per_s']:>10,.0f} "
-        f"{'':>8} {'':>8} {'':>16}"
-    )
-    print(
-        f"{'floor: bare decode+INSERT script':34} {bare['events_per_s']:>10,.0f} "
-        f"{'':>8} {'':>8} {'':>16}"
-    )
-    print(f"{'ratio HTTP 500 / floor':34} {ratio:>10.0%} {'':>8} {'':>8} {'>= 60%':>16}")
+    print(row("HTTP, 500-event batches, conc 4", runs, "batch", ">= 30,000"))
+    print(row("HTTP, 10-event batches, conc 32", runs, "small", ">= 15,000"))
+    print(row("HTTP, 500-event, 2 API processes", runs, "batch x2", "> 1 proc"))
+    print(row("  the same, conc 8", runs, "batch x2 c8", "> 1 proc"))
+    print(f"{'our pipeline, no HTTP, 500/commit':34} {pipeline['events_per_s']:>11,.0f}")
+    print(f"{'floor: bare decode+INSERT script':34} {bare['events_per_s']:>11,.0f}")
+    batch = runs.get("sqlite", {}).get("batch")
+    if batch:
+        ratio = batch["events_per_s"] / bare["events_per_s"]
+        print(f"{'ratio SQLite HTTP 500 / floor':34} {ratio:>11.0%} {'':>38}{'>= 60%':>10}")
+    pg = runs.get("postgres", {}).get("batch")
+    if batch and pg:
+        ratio = pg["events_per_s"] / batch["events_per_s"]
+        print(f"{'ratio PostgreSQL / SQLite (500)':34} {ratio:>11.0%} {'':>38}{'>= 70%':>10}")
 
 
 if __name__ == "__main__":

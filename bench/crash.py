@@ -1,8 +1,9 @@
 """Crash safety: SIGKILL the real server again and again while clients stream events into it.
 
-    python bench/crash.py [--kills 20] [--clients 3] [--users 200] [--updates 4]
+    python bench/crash.py [--backend sqlite|postgres] [--kills 20] [--clients 3] [--users 2000]
 
-One `syncline serve` process on one database (a SQLite file) with one webhook (ordering
+One `syncline serve` process on one database (a SQLite file, or a fresh PostgreSQL database)
+with one webhook (ordering
 "profile") to a receiver on 127.0.0.1. Clients send the events of `users` profiles (a create,
 then `updates` changes each, shuffled) in small batches, each resent until it gets a 200, while
 another thread kills the server with SIGKILL at random moments and starts it again. Then:
@@ -40,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support.receiver import Receiver, receiver
 
-from bench.harness import free_port
+from bench.harness import free_port, fresh_database
 
 WAIT = 60.0  # seconds: the bound of every wait
 STARTED: list[Serve] = []  # killed on the way out, whatever happens
@@ -49,12 +50,12 @@ STARTED: list[Serve] = []  # killed on the way out, whatever happens
 class Serve:
     """`syncline serve` on one database and port, killed and restarted at will."""
 
-    def __init__(self, db: Path, hook_env: dict[str, str]) -> None:
-        self.db, self.port = db, free_port()
+    def __init__(self, database_url: str, hook_env: dict[str, str]) -> None:
+        self.database_url, self.port = database_url, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             "PATH": "/usr/bin:/bin",
-            "SYNCLINE_DATABASE_URL": f"sqlite:///{db}",
+            "SYNCLINE_DATABASE_URL": database_url,
             "SYNCLINE_PORT": str(self.port),
             "SYNCLINE_LOG_LEVEL": "warning",
             **hook_env,
@@ -190,8 +191,23 @@ def first_arrivals(hook: Receiver) -> dict[str, list[int]]:
     return out
 
 
+def event_ids(database_url: str) -> Counter[str]:
+    """How many times each event id is in the event log."""
+    if database_url.startswith("sqlite:///"):
+        conn = sqlite3.connect(f"file:{database_url.removeprefix('sqlite:///')}?mode=ro", uri=True)
+        try:
+            return Counter(r[0] for r in conn.execute("SELECT event_id FROM events"))
+        finally:
+            conn.close()
+    import psycopg
+
+    with psycopg.connect(database_url) as pg:
+        return Counter(r[0] for r in pg.execute("SELECT event_id FROM events"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", default="sqlite", choices=["sqlite", "postgres"])
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--clients", type=int, default=3)
     parser.add_argument("--users", type=int, default=2000)
@@ -204,8 +220,12 @@ def main() -> None:
     events = make_events(args.users, args.updates, args.seed)
     hook_env = {"SYNCLINE_WEBHOOKS_ALLOW_PRIVATE": "true", "SYNCLINE_WEBHOOK_RETRY_SCALE": "0.01"}
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="syncline-crash-") as tmp, receiver() as hook:
-        serve = Serve(Path(tmp) / "crash.db", hook_env)
+    with (
+        tempfile.TemporaryDirectory(prefix="syncline-crash-") as tmp,
+        receiver() as hook,
+        fresh_database(args.backend, tmp) as crash_db,
+    ):
+        serve = Serve(crash_db, hook_env)
         made = json.loads(serve.run("spaces", "create", "--json"))
         SPACE[0] = made["apiSpaceId"]
         token = made["apiToken"]
@@ -240,9 +260,7 @@ def main() -> None:
         sending_done = time.monotonic()
 
         # 1. the event log holds every event exactly once
-        conn = sqlite3.connect(f"file:{serve.db}?mode=ro", uri=True)
-        rows = Counter(r[0] for r in conn.execute("SELECT event_id FROM events"))
-        conn.close()
+        rows = event_ids(crash_db)
         sent = {e["event_id"] for e in events}
         problems = []
         if set(acked) != sent:
@@ -271,7 +289,7 @@ def main() -> None:
         serve.stop()
 
         # 2. a clean replay of the same events gives the same profiles
-        clean = Serve(Path(tmp) / "clean.db", {})
+        clean = Serve(f"sqlite:///{tmp}/clean.db", {})  # the reference: one clean run
         made2 = json.loads(clean.run("spaces", "create", "--json"))
         SPACE[0] = made2["apiSpaceId"]
         clean.start()
@@ -288,7 +306,9 @@ def main() -> None:
                 f"state: {len(differ)} profiles differ from a clean replay, e.g. {differ[0]}"
             )
 
-    print("crash safety (SQLite, synchronous=FULL)")
+    print(
+        f"crash safety ({'SQLite, synchronous=FULL' if args.backend == 'sqlite' else 'PostgreSQL'})"
+    )
     print(f"  kills (SIGKILL) survived        {kills}")
     print(f"  events sent and acknowledged    {len(acked):,} ({len(set(acked)):,} distinct)")
     print(f"  sends that failed and were retried {sum(failures):,}")

@@ -12,7 +12,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 def free_port() -> int:
@@ -30,6 +30,7 @@ class Server:
     client_secret: str
     api_token: str
     process: subprocess.Popen[bytes]
+    urls: list[str] = field(default_factory=list)  # every process's, when there are several
 
 
 def syncline(*args: str, env: dict[str, str]) -> str:
@@ -39,40 +40,88 @@ def syncline(*args: str, env: dict[str, str]) -> str:
     return done.stdout.decode()
 
 
+POSTGRES_ADMIN = os.environ.get(
+    "SYNCLINE_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def postgres_available() -> bool:
+    import psycopg
+
+    try:
+        psycopg.connect(POSTGRES_ADMIN, connect_timeout=3).close()
+        return True
+    except psycopg.Error:
+        return False
+
+
 @contextmanager
-def running_server(extra_env: dict[str, str] | None = None) -> Iterator[Server]:
-    with tempfile.TemporaryDirectory(prefix="syncline-bench-") as tmp:
-        port = free_port()
-        database_url = f"sqlite:///{tmp}/bench.db"
+def fresh_database(backend: str, directory: str) -> Iterator[str]:
+    """An empty database: a SQLite file in `directory`, or a new PostgreSQL database."""
+    if backend == "sqlite":
+        yield f"sqlite:///{directory}/bench.db"
+        return
+    import psycopg
+
+    name = f"syncline_bench_{os.getpid()}"
+    base = POSTGRES_ADMIN.rpartition("/")[0]
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@contextmanager
+def running_server(
+    extra_env: dict[str, str] | None = None, backend: str = "sqlite", processes: int = 1
+) -> Iterator[Server]:
+    """`processes` × `syncline serve` on one fresh database (`Server.urls`, one each)."""
+    with (
+        tempfile.TemporaryDirectory(prefix="syncline-bench-") as tmp,
+        fresh_database(backend, tmp) as database_url,
+    ):
         env = {
             **os.environ,
             "SYNCLINE_DATABASE_URL": database_url,
-            "SYNCLINE_PORT": str(port),
             "SYNCLINE_LOG_LEVEL": "warning",
             **(extra_env or {}),
         }
         made = json.loads(syncline("spaces", "create", "--json", env=env))
-        process = subprocess.Popen(
-            [sys.executable, "-m", "syncline", "serve"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        url = f"http://127.0.0.1:{port}"
+        started: list[tuple[str, subprocess.Popen[bytes]]] = []
         try:
-            _wait_ready(url, process)
+            for n in range(processes):
+                port = free_port()
+                own = {**env, "SYNCLINE_PORT": str(port)}
+                if n > 0:  # one delivery worker is enough
+                    own["SYNCLINE_DELIVERY_WORKER"] = "false"
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "syncline", "serve"],
+                    env=own,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                url = f"http://127.0.0.1:{port}"
+                started.append((url, process))
+                _wait_ready(url, process)
             yield Server(
-                url,
+                started[0][0],
                 database_url,
                 made["apiSpaceId"],
                 made["clientId"],
                 made["clientSecret"],
                 made["apiToken"],
-                process,
+                started[0][1],
+                [url for url, _ in started],
             )
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            for _, process in started:
+                process.terminate()
+            for _, process in started:
+                process.wait(timeout=30)
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:

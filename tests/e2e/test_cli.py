@@ -20,6 +20,7 @@ import typer.main
 
 from syncline.cli import app
 from syncline.clock import now_ms
+from tests.support.databases import Databases
 from tests.support.process import (
     ServerProcess,
     clean_env,
@@ -36,9 +37,12 @@ WIDE = {"COLUMNS": "400"}  # tables on one line each, for the tests that read th
 
 
 @pytest.fixture(scope="module")
-def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def real(tmp_path_factory: pytest.TempPathFactory, databases: Databases) -> Iterator[ServerProcess]:
     """One `syncline serve` process for the module; every test uses its own API space."""
-    with serve(tmp_path_factory.mktemp("cli") / "cli.db") as server:
+    with (
+        databases.fresh("cli") as url,
+        serve(tmp_path_factory.mktemp("cli") / "cli.db", url_of_database=url) as server,
+    ):
         yield server
 
 

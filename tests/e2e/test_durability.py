@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -35,15 +36,19 @@ BATCH = 50
 WAIT = 30.0  # seconds: the bound of every wait in this file
 
 
-def event_log(db_path: Path, space: str) -> Counter[str]:
-    """event_id -> number of rows in the event log, read straight from the SQLite file."""
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
-    try:
-        rows = conn.execute(
-            "SELECT event_id FROM events WHERE api_space_id = ?", (space,)
-        ).fetchall()
-    finally:
-        conn.close()
+def event_log(database_url: str, space: str) -> Counter[str]:
+    """event_id -> number of rows in the event log, read straight from the database."""
+    query = "SELECT event_id FROM events WHERE api_space_id = ?"
+    if database_url.startswith("sqlite:///"):
+        path = database_url.removeprefix("sqlite:///")
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        try:
+            rows = conn.execute(query, (space,)).fetchall()
+        finally:
+            conn.close()
+    else:
+        with psycopg.connect(database_url) as pg:
+            rows = pg.execute(query.replace("?", "%s"), (space,)).fetchall()
     return Counter(r[0] for r in rows)
 
 
@@ -122,9 +127,9 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def syncline(db_path: Path) -> Iterator[ServerProcess]:
+def syncline(db_path: Path, database_url: str) -> Iterator[ServerProcess]:
     """A real `syncline serve` process, killed for good at the end whatever happened."""
-    proc = ServerProcess(db_path)
+    proc = ServerProcess(db_path, url_of_database=database_url)
     try:
         yield proc
     finally:
@@ -167,12 +172,12 @@ def test_sigkill_loses_no_acknowledged_event(syncline: ServerProcess, db_path: P
     assert len(acked_ids) == len(set(acked_ids))
 
     # Straight after the kill, before any recovery by syncline: acknowledged means on disk.
-    on_disk = event_log(db_path, tenant.space)
+    on_disk = event_log(server.database_url, tenant.space)
     missing = [i for i in acked_ids if on_disk[i] != 1]
     assert missing == [], f"{len(missing)} acknowledged events lost or doubled"
 
     server.start()
-    log = event_log(db_path, tenant.space)
+    log = event_log(server.database_url, tenant.space)
     assert [i for i in acked_ids if log[i] != 1] == []
     failed_ids = {i for batch in load.failed for i in ids_of(batch)}
     assert set(log) <= set(acked_ids) | failed_ids, "events nobody sent are in the log"
@@ -201,7 +206,7 @@ def test_sigkill_loses_no_acknowledged_event(syncline: ServerProcess, db_path: P
         [invalid] = answer.json()["invalid_events"]
         assert invalid["code"] == "event_id.reused"
 
-    final = event_log(db_path, tenant.space)
+    final = event_log(server.database_url, tenant.space)
     expected = set(acked_ids) | failed_ids
     assert set(final) == expected
     assert all(n == 1 for n in final.values())
@@ -277,6 +282,6 @@ def test_group_commit_merges_concurrent_requests(syncline: ServerProcess, db_pat
     assert transactions < requests, "no transaction held more than one request"
     assert commits["syncline_group_commit_requests_bucket[1.0]"] < transactions
 
-    log = event_log(db_path, tenant.space)
+    log = event_log(server.database_url, tenant.space)
     assert set(log) == set(sent)
     assert sum(log.values()) == requests * per_request

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from syncline.clock import now_ms
+from tests.support.databases import Databases
 from tests.support.process import ServerProcess, cli_json, create_space, run_cli
 from tests.support.receiver import Answer, Receiver, receiver
 
@@ -25,14 +26,13 @@ def hook() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def syncline(tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(
-        tmp_path / "hooks.db",
-        extra_env={
-            "SYNCLINE_WEBHOOKS_ALLOW_PRIVATE": "true",
-            "SYNCLINE_WEBHOOK_RETRY_SCALE": "0.001",
-        },
-    )
+def syncline(tmp_path: Path, database_url: str, databases: Databases) -> Iterator[ServerProcess]:
+    env = {"SYNCLINE_WEBHOOKS_ALLOW_PRIVATE": "true", "SYNCLINE_WEBHOOK_RETRY_SCALE": "0.001"}
+    if databases.postgres:
+        # Beside possible other workers, a restarted one waits for the dead one's leases to
+        # run out rather than taking its claims at once: short leases keep the test short.
+        env |= {"SYNCLINE_WEBHOOK_LEASE_SECONDS": "3", "SYNCLINE_WEBHOOK_TIMEOUT_SECONDS": "2"}
+    proc = ServerProcess(tmp_path / "hooks.db", url_of_database=database_url, extra_env=env)
     try:
         yield proc
     finally:

@@ -1,5 +1,7 @@
-"""`syncline worker` processes beside `syncline serve`: several deliver one webhook, one is
-killed with SIGKILL mid-delivery, and every revision still arrives, in order per profile."""
+"""`syncline worker` processes beside `syncline serve`: four deliver one webhook, one is
+killed with SIGKILL mid-delivery, and every revision still arrives, in order per profile, and
+none twice except what the killed worker held unacknowledged. On SQLite and on PostgreSQL
+(where claims are `FOR UPDATE SKIP LOCKED`)."""
 
 from __future__ import annotations
 
@@ -13,12 +15,13 @@ from pathlib import Path
 import pytest
 
 from syncline.clock import now_ms
+from tests.support.databases import Databases
 from tests.support.process import ServerProcess, clean_env, create_space
 from tests.support.receiver import Answer, Receiver, receiver
 
 pytestmark = [pytest.mark.timeout(120)]
 
-PROFILES, REVISIONS, WORKERS = 20, 5, 3
+PROFILES, REVISIONS, WORKERS = 20, 5, 4
 SETTINGS = {
     "SYNCLINE_DELIVERY_WORKER": "false",
     "SYNCLINE_WEBHOOKS_ALLOW_PRIVATE": "true",
@@ -39,8 +42,13 @@ def first_arrivals(hook: Receiver) -> dict[str, list[int]]:
     return out
 
 
-def test_workers_share_deliveries_and_survive_a_kill(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "workers.db", extra_env=SETTINGS)
+def test_workers_share_deliveries_and_survive_a_kill(databases: Databases, tmp_path: Path) -> None:
+    with databases.fresh("workers") as url:
+        run_workers(url, tmp_path)
+
+
+def run_workers(url: str, tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "workers.db", extra_env=SETTINGS, url_of_database=url)
     tenant = create_space(server.database_url, cwd=tmp_path)
     server.start()
     env = clean_env(SYNCLINE_DATABASE_URL=server.database_url, **SETTINGS)

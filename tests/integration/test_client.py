@@ -20,6 +20,7 @@ from syncline.client import (
     verify_webhook,
 )
 from syncline.client import events as ev
+from tests.support.databases import Databases
 from tests.support.proxy import DROP, Fail, proxy
 from tests.support.receiver import receiver
 from tests.support.server import LiveServer, Tenant, live_server
@@ -28,9 +29,11 @@ FAST = RetryPolicy(max_retries=4, base=0.01, cap=0.05)
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    db = tmp_path_factory.mktemp("client") / "client.db"
-    with live_server(str(db), webhooks_allow_private=True, webhook_retry_scale=0.001) as live:
+def server(databases: Databases) -> Iterator[LiveServer]:
+    with (
+        databases.fresh("client") as url,
+        live_server(url, webhooks_allow_private=True, webhook_retry_scale=0.001) as live,
+    ):
         yield live
 
 
@@ -169,8 +172,8 @@ def test_real_signed_webhooks_verify_and_filter(server: LiveServer, tenant: Tena
         assert [e for p in replayed for e in revisions.fresh(p)] == []
 
 
-def test_a_413_from_an_endpoint_with_smaller_limits_splits_the_batch(tmp_path: Any) -> None:
-    with live_server(str(tmp_path / "small.db"), max_events_per_request=10) as small:
+def test_a_413_from_an_endpoint_with_smaller_limits_splits_the_batch(database_url: str) -> None:
+    with live_server(database_url, max_events_per_request=10) as small:
         events: list[Any] = [ev.user_created(f"s{i}") for i in range(25)]
         events[17] = ev.user_created("bad", email="nope")
         with collector(small.url, small.tenant) as client:

@@ -12,13 +12,13 @@ import dataclasses
 import json
 import ssl
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from syncline.clock import now_ms
+from tests.support.databases import Databases
 from tests.support.events import associated, batch, event, thing_created, user_created
 from tests.support.server import LiveServer, live_server
 
@@ -31,8 +31,8 @@ ID_ERROR = "must be 1..128 characters of [A-Za-z0-9:-._+@]"
 
 
 @pytest.fixture(scope="module")
-def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with live_server(str(Path(tmp_path_factory.mktemp("bad-input")) / "live.db")) as live:
+def shared_server(databases: Databases) -> Iterator[LiveServer]:
+    with databases.fresh("bad-input") as url, live_server(url) as live:
         yield live
 
 

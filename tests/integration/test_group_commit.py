@@ -12,8 +12,7 @@ from syncline.clock import now_ms
 from syncline.errors import RequestRejected
 from syncline.services import ingest
 from syncline.services.ingest import Limits
-from syncline.storage.interface import UnitOfWork
-from syncline.storage.sqlite import SQLiteStorage
+from syncline.storage.interface import Storage, UnitOfWork
 from syncline.storage.writer import GroupCommitWriter
 from tests.support.events import batch, user_created
 
@@ -22,7 +21,7 @@ def _decoded(*events: dict[str, object]) -> list[ingest.Decoded]:
     return ingest.decode_request(json.dumps(batch(*events)).encode(), now_ms(), Limits())
 
 
-def test_commit_many_equals_one_after_the_other(storage: SQLiteStorage, space: str) -> None:
+def test_commit_many_equals_one_after_the_other(storage: Storage, space: str) -> None:
     shared = user_created("u-shared", first_name="Ada")
     first = _decoded(shared, user_created("u-1"))
     second = _decoded(shared, user_created("u-2"), {"type": "nope"})
@@ -40,7 +39,7 @@ def test_commit_many_equals_one_after_the_other(storage: SQLiteStorage, space: s
     assert len(rejected.items) == 1
 
 
-def test_writer_merges_queued_items_and_isolates_a_failing_one(storage: SQLiteStorage) -> None:
+def test_writer_merges_queued_items_and_isolates_a_failing_one(storage: Storage) -> None:
     calls: list[list[str]] = []
 
     def many(uow: UnitOfWork, items: list[str]) -> list[str]:
@@ -75,14 +74,14 @@ def test_writer_merges_queued_items_and_isolates_a_failing_one(storage: SQLiteSt
 
 
 @pytest.mark.parametrize("count", [1, 3])
-def test_commit_many_counts(storage: SQLiteStorage, space: str, count: int) -> None:
+def test_commit_many_counts(storage: Storage, space: str, count: int) -> None:
     requests = [(_decoded(user_created(f"u-{i}")), now_ms()) for i in range(count)]
     with storage.unit_of_work() as uow:
         answers = ingest.commit_many(uow, space, requests)
     assert [a.accepted for a in answers] == [1] * count
 
 
-def test_a_cancelled_caller_never_kills_the_writer(storage: SQLiteStorage) -> None:
+def test_a_cancelled_caller_never_kills_the_writer(storage: Storage) -> None:
     gate = threading.Event()
 
     async def scenario() -> str:

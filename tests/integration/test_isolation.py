@@ -15,15 +15,18 @@ import pytest
 from syncline.clock import now_ms
 from syncline.http.routes.docs import OPERATIONS
 from syncline.services import spaces
+from tests.support.databases import Databases
 from tests.support.server import LiveServer, Tenant, live_server
 
 MARK = "isolation-marker-7f3a"  # a value only the victim's data holds
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    db = tmp_path_factory.mktemp("isolation") / "iso.db"
-    with live_server(str(db), webhooks_allow_private=True, webhook_retry_scale=0.001) as live:
+def server(databases: Databases) -> Iterator[LiveServer]:
+    with (
+        databases.fresh("isolation") as url,
+        live_server(url, webhooks_allow_private=True, webhook_retry_scale=0.001) as live,
+    ):
         yield live
 
 

@@ -14,14 +14,17 @@ from starlette.routing import Route
 from syncline.clock import now_ms
 from syncline.http.routes import admin, collect, docs, health, profiles, webhooks
 from syncline.schemas import webhooks_docs as wd
+from tests.support.databases import Databases
 from tests.support.receiver import Answer, Receiver, receiver
 from tests.support.server import LiveServer, live_server
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    db = tmp_path_factory.mktemp("openapi") / "spec.db"
-    with live_server(str(db), webhooks_allow_private=True, webhook_retry_scale=0.001) as live:
+def server(databases: Databases) -> Iterator[LiveServer]:
+    with (
+        databases.fresh("openapi") as url,
+        live_server(url, webhooks_allow_private=True, webhook_retry_scale=0.001) as live,
+    ):
         yield live
 
 

@@ -1,10 +1,10 @@
 """DESIGN section 3: the state after a set of events does not depend on their arrival order.
 
 Hypothesis draws a set of valid events over a small pool of ids and values (so registers
-collide, timestamps tie and values repeat), then applies it to two fresh SQLite storages in two
-permutations, each split into differently sized batches (one unit of work per batch, through the
-real decoding path) with resent duplicates. Users, things, associations and every profile's
-document and ETag must be identical.
+collide, timestamps tie and values repeat), then applies it to two fresh API spaces (on each
+backend) in two permutations, each split into differently sized batches (one unit of work per
+batch, through the real decoding path) with resent duplicates. Users, things, associations and
+every profile's document and ETag must be identical.
 
 Swarm testing: each example uses its own subset of event types, of ids and its own rate of
 re-reported payloads, so that dense collisions on one register are common rather than rare.
@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,7 +24,7 @@ from syncline.clock import now_ms
 from syncline.domain import profiles
 from syncline.schemas.collect import EventError
 from syncline.services import ingest, spaces
-from syncline.storage.sqlite import SQLiteStorage
+from syncline.storage.interface import Storage
 
 USERS = ["u1", "u2", "u3", "u4"]
 THINGS = ["t1", "t2", "t3", "t4"]
@@ -200,28 +197,24 @@ def wire(events: list[dict[str, Any]], base: int) -> bytes:
 SYNC_STARTED = {"type": "preexisting_sync_started", "event_id": "sync", "offset": 0, "payload": {}}
 
 
-def apply_all(directory: Path, batches: list[list[dict[str, Any]]], now: int) -> dict[str, Any]:
-    """A fresh storage and space, the sync opened first, then every batch in its own UoW."""
-    storage = SQLiteStorage(str(directory / "syncline.db"), "OFF")
-    storage.migrate()
-    try:
+def apply_all(storage: Storage, batches: list[list[dict[str, Any]]], now: int) -> dict[str, Any]:
+    """A fresh space (all state is per space), the sync opened first, then every batch in its
+    own unit of work."""
+    with storage.unit_of_work() as uow:
+        space = spaces.create_space(uow, 1, "prop", now).api_space_id
+    accepted = duplicates = 0
+    for batch in [[SYNC_STARTED], *batches]:
+        decoded = ingest.decode_request(wire(batch, now - DAY), now, ingest.Limits())
+        assert [d.result for d in decoded if isinstance(d.result, EventError)] == []
         with storage.unit_of_work() as uow:
-            space = spaces.create_space(uow, 1, "prop", now).api_space_id
-        accepted = duplicates = 0
-        for batch in [[SYNC_STARTED], *batches]:
-            decoded = ingest.decode_request(wire(batch, now - DAY), now, ingest.Limits())
-            assert [d.result for d in decoded if isinstance(d.result, EventError)] == []
-            with storage.unit_of_work() as uow:
-                answer = ingest.commit(uow, space, decoded, now)
-            assert answer.invalid_events == []
-            accepted += answer.accepted
-            duplicates += answer.duplicates
-        return {"counts": (accepted, duplicates), **snapshot(storage, space)}
-    finally:
-        storage.close()
+            answer = ingest.commit(uow, space, decoded, now)
+        assert answer.invalid_events == []
+        accepted += answer.accepted
+        duplicates += answer.duplicates
+    return {"counts": (accepted, duplicates), **snapshot(storage, space)}
 
 
-def snapshot(storage: SQLiteStorage, space: str) -> dict[str, Any]:
+def snapshot(storage: Storage, space: str) -> dict[str, Any]:
     reader = storage.reader()
     users, things, links, documents = {}, {}, {}, {}
     for uid in USERS:
@@ -253,13 +246,14 @@ def snapshot(storage: SQLiteStorage, space: str) -> dict[str, Any]:
     }
 
 
-def check_order_independence(data: st.DataObject, events: list[dict[str, Any]], base: Path) -> None:
+def check_order_independence(
+    data: st.DataObject, events: list[dict[str, Any]], storage: Storage
+) -> None:
     first = data.draw(arrivals(events), label="first arrival")
     second = data.draw(arrivals(events, reverse_of=first), label="second arrival")
     now = now_ms()
-    with tempfile.TemporaryDirectory(dir=base) as tmp:
-        a = apply_all(Path(tmp, "a").resolve(), first, now)
-        b = apply_all(Path(tmp, "b").resolve(), second, now)
+    a = apply_all(storage, first, now)
+    b = apply_all(storage, second, now)
     # every distinct event accepted once (plus the sync start), every resend a duplicate
     for result, arrival in ((a, first), (b, second)):
         resent = sum(len(batch) for batch in arrival) - len(events)
@@ -282,17 +276,19 @@ def strict(value: Any) -> str:
 PROPERTY = settings(
     max_examples=EXAMPLES,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,  # one storage; every example has its own spaces
+    ],
 )
 
 
 @PROPERTY
 @given(data=st.data())
-def test_state_does_not_depend_on_arrival_order(
-    data: st.DataObject, tmp_path_factory: pytest.TempPathFactory
-) -> None:
+def test_state_does_not_depend_on_arrival_order(data: st.DataObject, storage: Storage) -> None:
     events = data.draw(event_sets(), label="events")
-    check_order_independence(data, events, tmp_path_factory.getbasetemp())
+    check_order_independence(data, events, storage)
 
 
 REGISTER_TYPES = [
@@ -312,11 +308,11 @@ REGISTER_TYPES = [
 @PROPERTY
 @given(data=st.data())
 def test_register_collisions_do_not_depend_on_arrival_order(
-    data: st.DataObject, tmp_path_factory: pytest.TempPathFactory
+    data: st.DataObject, storage: Storage
 ) -> None:
     """Few entities, attribute events only, many re-reported payloads: every register sees
     equal values at different clocks, ties and live/preexisting mixes, across batches."""
     events = data.draw(
         event_sets(REGISTER_TYPES, max_ids=2, max_count=12, echo_rates=(1, 2, 3)), label="events"
     )
-    check_order_independence(data, events, tmp_path_factory.getbasetemp())
+    check_order_independence(data, events, storage)

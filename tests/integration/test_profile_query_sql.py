@@ -29,7 +29,7 @@ from syncline.domain import query as q
 from syncline.domain.profiles import STANDARD as API_NAMES
 from syncline.schemas.profiles import decode_write
 from syncline.services import ingest, profiles, spaces
-from syncline.storage.sqlite import SQLiteStorage
+from syncline.storage.interface import Storage
 
 IDS = ["a", "b", "B", "c1", "c10", "c2", "d.e", "u-9", "x@y", "zz"]
 CUSTOM_KEYS = ["plan", "n", "a.b", "x-y", "flag", "email", "firstName"]  # the last two shadowed
@@ -196,7 +196,7 @@ def queries(draw: st.DrawFn, world: World) -> str:
     return "&".join(terms)
 
 
-def collect(storage: SQLiteStorage, space: str, events: list[dict[str, Any]]) -> None:
+def collect(storage: Storage, space: str, events: list[dict[str, Any]]) -> None:
     """One Collect request through the real decoding and commit path."""
     now = now_ms()
     decoded = ingest.decode_request(json.dumps({"events": events}).encode(), now, ingest.Limits())
@@ -205,7 +205,7 @@ def collect(storage: SQLiteStorage, space: str, events: list[dict[str, Any]]) ->
     assert (answer.accepted, answer.invalid_events) == (len(events), []), answer
 
 
-def write(storage: SQLiteStorage, space: str, world: World) -> None:
+def write(storage: Storage, space: str, world: World) -> None:
     now = now_ms()
     events: list[dict[str, Any]] = []
     for n, p in enumerate(world.profiles):
@@ -240,7 +240,7 @@ def event(event_id: str, kind: str, payload: dict[str, Any], timestamp: int) -> 
 )
 @given(world=worlds(), data=st.data())
 def test_sql_query_returns_exactly_what_matches_accepts(
-    storage: SQLiteStorage, world: World, data: st.DataObject
+    storage: Storage, world: World, data: st.DataObject
 ) -> None:
     with storage.unit_of_work() as uow:
         space = spaces.create_space(uow, 1, "prop", now_ms()).api_space_id

@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,6 +25,7 @@ import pytest
 
 from syncline.clock import now_ms
 from syncline.domain.profiles import etag
+from tests.support.databases import Databases
 from tests.support.server import LiveServer, Tenant, live_server
 
 pytestmark = pytest.mark.timeout(120)
@@ -137,9 +137,13 @@ class Hub:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    path: Path = tmp_path_factory.mktemp("profiles-api") / "live.db"
-    with live_server(str(path)) as server:
+def live(databases: Databases) -> Iterator[LiveServer]:
+    with (
+        databases.fresh("profiles-api") as url,
+        live_server(
+            url,
+        ) as server,
+    ):
         yield server
 
 

@@ -8,13 +8,16 @@ from collections.abc import Iterator
 import pytest
 
 from syncline.clock import now_ms
+from tests.support.databases import Databases
 from tests.support.server import LiveServer, live_server
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    db = tmp_path_factory.mktemp("ratelimit") / "rl.db"
-    with live_server(str(db), rate_limit=0.1, rate_limit_burst=2) as live:
+def server(databases: Databases) -> Iterator[LiveServer]:
+    with (
+        databases.fresh("ratelimit") as url,
+        live_server(url, rate_limit=0.1, rate_limit_burst=2) as live,
+    ):
         yield live
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from syncline.clock import now_ms
+from tests.support.databases import Databases
 from tests.support.receiver import Answer, Received, Receiver, receiver
 from tests.support.server import LiveServer, live_server
 
@@ -31,14 +32,16 @@ PROFILES, REVISIONS = 4, 4
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    db = tmp_path_factory.mktemp("faults") / "faults.db"
-    with live_server(
-        str(db),
-        webhooks_allow_private=True,
-        webhook_retry_scale=0.001,
-        webhook_timeout_seconds=TIMEOUT,
-    ) as live:
+def server(databases: Databases) -> Iterator[LiveServer]:
+    with (
+        databases.fresh("faults") as url,
+        live_server(
+            url,
+            webhooks_allow_private=True,
+            webhook_retry_scale=0.001,
+            webhook_timeout_seconds=TIMEOUT,
+        ) as live,
+    ):
         yield live
 
 

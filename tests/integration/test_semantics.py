@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,7 +18,7 @@ import pytest
 from syncline.clock import now_ms
 from syncline.schemas.collect import CollectResponse
 from syncline.services import ingest, spaces, views
-from syncline.storage.sqlite import SQLiteStorage
+from syncline.storage.interface import Storage
 from tests.support.events import event
 from tests.support.server import LiveServer, Tenant
 
@@ -32,7 +31,7 @@ def at(seconds_ago: int) -> int:
     return NOW - seconds_ago * 1000
 
 
-def send(storage: SQLiteStorage, space: str, *events: dict[str, Any]) -> CollectResponse:
+def send(storage: Storage, space: str, *events: dict[str, Any]) -> CollectResponse:
     """One Collect request through the real decoding and commit path."""
     now = now_ms()
     decoded = ingest.decode_request(
@@ -42,22 +41,22 @@ def send(storage: SQLiteStorage, space: str, *events: dict[str, Any]) -> Collect
         return ingest.commit(uow, space, decoded, now)
 
 
-def deliver(storage: SQLiteStorage, space: str, events: list[dict[str, Any]], order: str) -> None:
+def deliver(storage: Storage, space: str, events: list[dict[str, Any]], order: str) -> None:
     """Each event in its own request, in the given order; every one must be accepted."""
     for e in events if order == "as_listed" else events[::-1]:
         answer = send(storage, space, e)
         assert (answer.accepted, answer.invalid_events) == (1, []), answer
 
 
-def open_sync(storage: SQLiteStorage, space: str) -> None:
+def open_sync(storage: Storage, space: str) -> None:
     assert send(storage, space, event("preexisting_sync_started", {})).accepted == 1
 
 
-def user_view(storage: SQLiteStorage, space: str, user_id: str) -> dict[str, Any]:
+def user_view(storage: Storage, space: str, user_id: str) -> dict[str, Any]:
     return views.user(storage.reader(), space, user_id)
 
 
-def thing_view(storage: SQLiteStorage, space: str, thing_id: str) -> dict[str, Any]:
+def thing_view(storage: Storage, space: str, thing_id: str) -> dict[str, Any]:
     return views.thing(storage.reader(), space, thing_id)
 
 
@@ -66,7 +65,7 @@ def thing_view(storage: SQLiteStorage, space: str, thing_id: str) -> dict[str, A
 
 @pytest.mark.parametrize("order", ORDERS)
 def test_newer_preexisting_user_fills_gaps_but_never_overwrites_live(
-    storage: SQLiteStorage, space: str, order: str
+    storage: Storage, space: str, order: str
 ) -> None:
     open_sync(storage, space)
     live = event(
@@ -99,7 +98,7 @@ def test_newer_preexisting_user_fills_gaps_but_never_overwrites_live(
 
 @pytest.mark.parametrize("order", ORDERS)
 def test_newer_preexisting_thing_and_link_never_overwrite_live(
-    storage: SQLiteStorage, space: str, order: str
+    storage: Storage, space: str, order: str
 ) -> None:
     open_sync(storage, space)
     events = [
@@ -128,7 +127,7 @@ def test_newer_preexisting_thing_and_link_never_overwrite_live(
 
 
 @pytest.mark.parametrize("order", ORDERS)
-def test_preexisting_link_fills_a_gap(storage: SQLiteStorage, space: str, order: str) -> None:
+def test_preexisting_link_fills_a_gap(storage: Storage, space: str, order: str) -> None:
     open_sync(storage, space)
     events = [
         event("user_created", {"user_id": "u1"}, timestamp=at(60)),
@@ -147,7 +146,7 @@ def test_preexisting_link_fills_a_gap(storage: SQLiteStorage, space: str, order:
 
 @pytest.mark.parametrize("order", ORDERS)
 def test_backfill_never_resurrects_a_live_deletion(
-    storage: SQLiteStorage, space: str, order: str
+    storage: Storage, space: str, order: str
 ) -> None:
     open_sync(storage, space)
     events = [
@@ -176,7 +175,7 @@ def test_backfill_never_resurrects_a_live_deletion(
     ],
 )
 def test_live_write_undeletes_only_when_newer(
-    storage: SQLiteStorage, space: str, order: str, kind: str, seconds_ago: int, deleted: bool
+    storage: Storage, space: str, order: str, kind: str, seconds_ago: int, deleted: bool
 ) -> None:
     events = [
         event("user_created", {"user_id": "u1", "first_name": "Ann"}, timestamp=at(1000)),
@@ -189,7 +188,7 @@ def test_live_write_undeletes_only_when_newer(
     assert view["first_name"] == "Ann"
 
 
-def test_equal_timestamps_break_the_tie_by_event_id(storage: SQLiteStorage, space: str) -> None:
+def test_equal_timestamps_break_the_tie_by_event_id(storage: Storage, space: str) -> None:
     ts = at(100)
     deliver(
         storage,
@@ -255,20 +254,17 @@ REREPORTS = {
 
 @pytest.mark.parametrize("entity", sorted(REREPORTS))
 def test_a_rereported_equal_value_outranks_an_older_write_in_every_order(
-    tmp_path: Path, entity: str
+    storage: Storage, entity: str
 ) -> None:
     """Regression: a winning write of an equal value used to move the register's clock in
     memory only (the state was not saved), so an older write arriving later could win."""
     events, read, expected = REREPORTS[entity]
     results = set()
-    for number, order in enumerate(itertools.permutations(events)):
-        storage = SQLiteStorage(str(tmp_path / f"{number}.db"), "OFF")
-        storage.migrate()
-        with storage.unit_of_work() as uow:
+    for order in itertools.permutations(events):
+        with storage.unit_of_work() as uow:  # a fresh space per order: state is per space
             space = spaces.create_space(uow, 1, "t", now_ms()).api_space_id
         deliver(storage, space, list(order), "as_listed")
         results.add(read(storage, space))
-        storage.close()
     assert results == {expected}
 
 
@@ -311,7 +307,7 @@ REFERENCES = [
 
 @pytest.mark.parametrize(("kind", "payload", "users", "things"), REFERENCES)
 def test_unknown_ids_are_created_known_only_by_id(
-    storage: SQLiteStorage,
+    storage: Storage,
     space: str,
     kind: str,
     payload: dict[str, Any],
@@ -354,7 +350,7 @@ def test_unknown_ids_are_created_known_only_by_id(
 
 @pytest.mark.parametrize("order", ORDERS)
 def test_created_fills_in_an_entity_first_known_by_id(
-    storage: SQLiteStorage, space: str, order: str
+    storage: Storage, space: str, order: str
 ) -> None:
     events = [
         event("user_thing_associated", {"user_id": "u1", "thing_id": "t1"}, timestamp=at(500)),
@@ -370,7 +366,7 @@ def test_created_fills_in_an_entity_first_known_by_id(
     assert thing["owners"] == [{"user_id": "u1", "since": at(500)}]
 
 
-def test_thing_created_user_id_is_not_an_association(storage: SQLiteStorage, space: str) -> None:
+def test_thing_created_user_id_is_not_an_association(storage: Storage, space: str) -> None:
     deliver(
         storage,
         space,
@@ -398,7 +394,7 @@ def test_thing_created_user_id_is_not_an_association(storage: SQLiteStorage, spa
 
 
 def test_unsubscribe_marks_existing_and_later_users_case_insensitively(
-    storage: SQLiteStorage, space: str
+    storage: Storage, space: str
 ) -> None:
     deliver(
         storage,
@@ -428,7 +424,7 @@ def test_unsubscribe_marks_existing_and_later_users_case_insensitively(
     assert user_view(storage, space, "bob")["unsubscribed"] is False
 
 
-def test_unsubscribe_in_the_same_request_as_the_user(storage: SQLiteStorage, space: str) -> None:
+def test_unsubscribe_in_the_same_request_as_the_user(storage: Storage, space: str) -> None:
     answer = send(
         storage,
         space,
@@ -441,7 +437,7 @@ def test_unsubscribe_in_the_same_request_as_the_user(storage: SQLiteStorage, spa
     assert user_view(storage, space, "fay")["unsubscribed"] is False
 
 
-def test_unsubscribe_of_another_space_changes_nothing(storage: SQLiteStorage, space: str) -> None:
+def test_unsubscribe_of_another_space_changes_nothing(storage: Storage, space: str) -> None:
     with storage.unit_of_work() as uow:
         other = spaces.create_space(uow, 2, "other", now_ms()).api_space_id
     deliver(

@@ -9,8 +9,8 @@ import pytest
 
 from syncline.clock import now_ms
 from syncline.services import ingest
+from syncline.storage.interface import Storage
 from syncline.storage.records import AttemptRow, OutboxRow, WebhookRow
-from syncline.storage.sqlite import SQLiteStorage
 
 HOUR = 3_600_000
 
@@ -30,7 +30,7 @@ def _hook(ordering: str = "profile") -> WebhookRow:
     )
 
 
-def _queue(storage: SQLiteStorage, space: str, rows: list[tuple[str, int]], at: int) -> None:
+def _queue(storage: Storage, space: str, rows: list[tuple[str, int]], at: int) -> None:
     outbox = [
         OutboxRow(f"{user}-{rev}", user, rev, "profile.update", b"{}", False, at)
         for user, rev in rows
@@ -41,7 +41,7 @@ def _queue(storage: SQLiteStorage, space: str, rows: list[tuple[str, int]], at: 
 
 
 def test_claims_give_each_profile_its_oldest_open_revision_only(
-    storage: SQLiteStorage, space: str
+    storage: Storage, space: str
 ) -> None:
     _queue(storage, space, [("a", 0), ("a", 1), ("a", 2), ("b", 0), ("b", 1)], at=1000)
     with storage.unit_of_work() as uow:
@@ -56,9 +56,7 @@ def test_claims_give_each_profile_its_oldest_open_revision_only(
         assert sorted(c.event_id for c in none_ordered) == ["a-2", "b-0", "b-1"]
 
 
-def test_an_expired_lease_makes_the_delivery_pending_again(
-    storage: SQLiteStorage, space: str
-) -> None:
+def test_an_expired_lease_makes_the_delivery_pending_again(storage: Storage, space: str) -> None:
     _queue(storage, space, [("a", 0)], at=1000)
     with storage.unit_of_work() as uow:
         assert len(uow.claim(space, _hook(), 2000, 3000, 10)) == 1
@@ -69,7 +67,7 @@ def test_an_expired_lease_makes_the_delivery_pending_again(
 
 
 def test_failing_longer_than_allowed_disables_and_a_success_resets(
-    storage: SQLiteStorage, space: str
+    storage: Storage, space: str
 ) -> None:
     _queue(storage, space, [], at=0)
     allowed = 72 * HOUR
@@ -86,9 +84,7 @@ def test_failing_longer_than_allowed_disables_and_a_success_resets(
     assert row.disabled_reason is not None
 
 
-def test_retention_prunes_what_is_done_and_keeps_what_is_not(
-    storage: SQLiteStorage, space: str
-) -> None:
+def test_retention_prunes_what_is_done_and_keeps_what_is_not(storage: Storage, space: str) -> None:
     _queue(storage, space, [("a", 0), ("b", 0)], at=1000)
     with storage.unit_of_work() as uow:
         uow.claim(space, _hook(), 2000, 9000, 10)
@@ -112,7 +108,7 @@ def test_retention_prunes_what_is_done_and_keeps_what_is_not(
         assert claimed.event_id == "b-0"
 
 
-def test_a_rolled_back_change_leaves_no_outbox_row(storage: SQLiteStorage, space: str) -> None:
+def test_a_rolled_back_change_leaves_no_outbox_row(storage: Storage, space: str) -> None:
     with storage.unit_of_work() as uow:
         uow.save_webhook(space, _hook())
     body = {

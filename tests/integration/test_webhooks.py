@@ -12,7 +12,6 @@ import hmac
 import itertools
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,6 +19,7 @@ import pytest
 
 from syncline.clock import now_ms
 from syncline.domain import profiles
+from tests.support.databases import Databases
 from tests.support.receiver import Answer, Received, Receiver, receiver
 from tests.support.server import LiveServer, Tenant, live_server
 
@@ -27,14 +27,16 @@ _ts = itertools.count()
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    db = tmp_path_factory.mktemp("webhooks") / "hooks.db"
-    with live_server(
-        str(db),
-        webhooks_allow_private=True,
-        webhook_retry_scale=0.001,
-        webhook_timeout_seconds=2,
-    ) as live:
+def server(databases: Databases) -> Iterator[LiveServer]:
+    with (
+        databases.fresh("webhooks") as url,
+        live_server(
+            url,
+            webhooks_allow_private=True,
+            webhook_retry_scale=0.001,
+            webhook_timeout_seconds=2,
+        ) as live,
+    ):
         yield live
 
 
@@ -396,8 +398,8 @@ def test_bad_subscriptions_are_400_naming_the_field(
     assert field in answer.json()["error_message"]
 
 
-def test_private_addresses_are_refused_unless_allowed(tmp_path: Path) -> None:
-    with live_server(str(tmp_path / "strict.db")) as strict, strict.api_client() as client:
+def test_private_addresses_are_refused_unless_allowed(database_url: str) -> None:
+    with live_server(database_url) as strict, strict.api_client() as client:
         for url in (
             "http://127.0.0.1:9/h",
             "http://10.1.2.3/h",

@@ -75,11 +75,12 @@ def create_space(database_url: str, account: int = 1, cwd: str | Path | None = N
 class ServerProcess:
     """`syncline serve` in its own process, on 127.0.0.1 and a free port."""
 
-    db_path: Path
+    db_path: Path  # the SQLite file, or (with `url`) where logs go
     port: int = field(default_factory=free_port)
     extra_env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    url_of_database: str | None = None  # PostgreSQL (or any URL) instead of `db_path`
 
     @property
     def url(self) -> str:
@@ -87,7 +88,7 @@ class ServerProcess:
 
     @property
     def database_url(self) -> str:
-        return f"sqlite:///{self.db_path}"
+        return self.url_of_database or f"sqlite:///{self.db_path}"
 
     @property
     def log_path(self) -> Path:
@@ -160,9 +161,11 @@ class ServerProcess:
 
 
 @contextmanager
-def serve(db_path: Path, **extra_env: str) -> Iterator[ServerProcess]:
+def serve(
+    db_path: Path, url_of_database: str | None = None, **extra_env: str
+) -> Iterator[ServerProcess]:
     """A started `syncline serve`, stopped (then killed if need be) on exit."""
-    server = ServerProcess(db_path, extra_env=dict(extra_env))
+    server = ServerProcess(db_path, extra_env=dict(extra_env), url_of_database=url_of_database)
     server.start()
     try:
         yield server

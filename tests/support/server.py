@@ -14,10 +14,10 @@ import uvicorn
 
 from syncline.clock import now_ms
 from syncline.http import serving
-from syncline.http.app import create_app
+from syncline.http.app import create_app, open_storage
 from syncline.services import spaces
 from syncline.settings import Settings
-from syncline.storage.sqlite import SQLiteStorage
+from syncline.storage.interface import Storage
 
 
 def free_port() -> int:
@@ -40,7 +40,7 @@ class Tenant:
 class LiveServer:
     url: str
     settings: Settings
-    storage: SQLiteStorage
+    storage: Storage
     tenant: Tenant
 
     def new_tenant(self, account: int = 1) -> Tenant:
@@ -60,16 +60,17 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(db_path: str, **overrides: object) -> Iterator[LiveServer]:
+def live_server(database: str, **overrides: object) -> Iterator[LiveServer]:
+    """A server on `database`: a URL, or the path of a SQLite file."""
     port = free_port()
     settings = Settings.load(
         env={},
-        database_url=f"sqlite:///{db_path}",
+        database_url=database if "://" in database else f"sqlite:///{database}",
         port=port,
         sqlite_synchronous="NORMAL",
         **overrides,
     )
-    storage = SQLiteStorage(settings.sqlite_path, settings.sqlite_synchronous)
+    storage = open_storage(settings)
     storage.migrate()
     app = create_app(settings, storage)
     server = uvicorn.Server(serving.config(app, settings))  # the protocol `serve` runs

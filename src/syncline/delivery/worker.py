@@ -102,15 +102,20 @@ class DeliveryWorker:
 
     # the loop ---------------------------------------------------------------------------
     async def _run(self) -> None:
-        last_maintenance = last_refresh = 0.0
+        last_maintenance = last_refresh = last_release = 0.0
+        # Lapsed claims (a dead worker's) go back to pending within about a quarter lease.
+        release_s = min(max(self.lease_ms / 4000, 1.0), MAINTENANCE_S)
         while not self._stopping:
             try:
                 if time.monotonic() - last_refresh > REFRESH_S:
                     last_refresh = time.monotonic()
                     await self._refresh()
                 if time.monotonic() - last_maintenance > MAINTENANCE_S:
-                    last_maintenance = time.monotonic()
+                    last_maintenance = last_release = time.monotonic()
                     await self._maintain()
+                elif time.monotonic() - last_release > release_s:
+                    last_release = time.monotonic()
+                    await self._release_lapsed()
                 await self._flush()
             except Exception:
                 log.exception("delivery loop error; retrying")
@@ -129,6 +134,10 @@ class DeliveryWorker:
                 self.endpoints[key].row = row
             else:
                 self.endpoints[key] = Endpoint(self, space, row)
+
+    async def _release_lapsed(self) -> None:
+        now = now_ms()
+        await self.writer.run(lambda uow: uow.release_expired(now))
 
     async def _maintain(self) -> None:
         now = now_ms()
@@ -282,8 +291,9 @@ class Endpoint:
         if self.inflight:
             await asyncio.wait(self.inflight, timeout=self.worker.settings.webhook_timeout_seconds)
         await self.worker._flush()
-        space, webhook_id = self.space, self.row.webhook_id
-        await self.worker.writer.run(lambda uow: uow.release_webhook(space, webhook_id))
+        if self.worker.sole:  # beside other workers, a claim may be theirs: leases expire
+            space, webhook_id = self.space, self.row.webhook_id
+            await self.worker.writer.run(lambda uow: uow.release_webhook(space, webhook_id))
 
     async def _run(self) -> None:
         while not self._stopped:

@@ -31,7 +31,9 @@ def open_storage(settings: Settings) -> Storage:
         from syncline.storage.sqlite import SQLiteStorage
 
         return SQLiteStorage(settings.sqlite_path, settings.sqlite_synchronous)
-    raise SynclineError("PostgreSQL storage is not available in this version")
+    from syncline.storage.postgres import PostgresStorage
+
+    return PostgresStorage(settings.database_url)
 
 
 def tune_gc() -> None:
@@ -66,7 +68,8 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
 
     writer = GroupCommitWriter(storage, on_commit=committed)
     if settings.delivery_worker:
-        worker = DeliveryWorker(storage, writer, settings, metrics.on_attempt)
+        # On PostgreSQL other processes may deliver too: their claims are not ours to take.
+        worker = DeliveryWorker(storage, writer, settings, metrics.on_attempt, settings.is_sqlite)
     ctx = Context(
         settings, storage, writer, limits_of(settings), metrics, limiter_of(settings), worker
     )

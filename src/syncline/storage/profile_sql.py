@@ -1,4 +1,6 @@
-"""Profile queries (`domain.query` terms) as SQLite SQL over the stored JSON document.
+"""Profile queries (`domain.query` terms) as SQL over the stored JSON document: the shared
+part (the email prefilter the index serves) and SQLite's JSON functions (`profile_pg` has
+PostgreSQL's).
 
 Each value is matched by type, as `domain.query.matches` does: a string only equals a string,
 a number a number, a boolean a boolean (`json_type` tells them apart, since SQLite's
@@ -7,6 +9,7 @@ a number a number, a boolean a boolean (`json_type` tells them apart, since SQLi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -15,7 +18,7 @@ from syncline.domain import query as q
 from syncline.storage.records import ProfileRow
 
 COLUMNS = "user_id, profile, etag, revision, created_on, updated_on"
-VISIBLE = "revision >= 0 AND deleted = 0"
+VISIBLE = "revision >= 0 AND NOT deleted"
 _decode = msgspec.json.Decoder(dict[str, Any]).decode
 _COMPARE = {q.GT: ">", q.GTE: ">=", q.LT: "<", q.LTE: "<="}
 
@@ -25,14 +28,22 @@ def row(r: tuple[Any, ...]) -> ProfileRow:
     return ProfileRow(user_id, _decode(profile), etag, revision, created_on, updated_on)
 
 
+JsonTerm = Callable[[q.Term], tuple[str, list[Any]]]
+
+
 def where(query: q.Query) -> tuple[str, list[Any]]:
+    return where_with(query, _json_term)
+
+
+def where_with(query: q.Query, json_term: JsonTerm) -> tuple[str, list[Any]]:
+    """The terms ANDed; `json_term` is the dialect's test of one term on the document."""
     parts: list[str] = []
     args: list[Any] = []
     for term in query.terms:
-        sql, term_args = _term(term)
+        sql, term_args = _term(term, json_term)
         parts.append(sql)
         args.extend(term_args)
-    return (" AND ".join(parts) or "1"), args
+    return (" AND ".join(parts) or "TRUE"), args
 
 
 def by_email(query: q.Query) -> bool:
@@ -48,13 +59,13 @@ def _email_term(term: q.Term) -> bool:
     )
 
 
-def _term(term: q.Term) -> tuple[str, list[Any]]:
-    sql, args = _json_term(term)
+def _term(term: q.Term, json_term: JsonTerm) -> tuple[str, list[Any]]:
+    sql, args = json_term(term)
     if _email_term(term):
         emails = [str(v) for v in term.values]
         # A visible profile's email is its user's, whose lower case the indexed column holds:
         # a necessary condition the index serves, before the exact test on the document.
-        marks = ",".join("?" * len(emails))
+        marks = ",".join("?" * len(emails)) or "NULL"
         return f"(email IN ({marks}) AND {sql})", [*(e.lower() for e in emails), *args]
     return sql, args
 
@@ -75,7 +86,7 @@ def _json_term(term: q.Term) -> tuple[str, list[Any]]:
         negate = term.op in (q.NE, q.NOT_IN)
         return (f"NOT ({sql})" if negate else f"({sql})"), args
     if term.op in (q.STARTS, q.ENDS, q.CONTAINS):
-        text = _like_escape(term.text or "")
+        text = like_escape(term.text or "")
         pattern = {q.STARTS: f"{text}%", q.ENDS: f"%{text}", q.CONTAINS: f"%{text}%"}[term.op]
         return (
             f"({kind} = 'text' AND {value} LIKE ? ESCAPE '\\')",
@@ -99,7 +110,7 @@ def _equals_any(
         else:
             parts.append(f"IFNULL({kind} IN ('integer', 'real') AND {value} = ?, 0)")
             args.extend([*path_args, *path_args, v])
-    return (" OR ".join(parts) or "0"), args
+    return (" OR ".join(parts) or "FALSE"), args
 
 
 def _compare(term: q.Term, kind: str, value: str, path_args: list[Any]) -> tuple[str, list[Any]]:
@@ -112,5 +123,5 @@ def _compare(term: q.Term, kind: str, value: str, path_args: list[Any]) -> tuple
     return f"({' OR '.join(parts)})", args
 
 
-def _like_escape(text: str) -> str:
+def like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -214,6 +214,12 @@ deliveries = sa.Table(
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Index("deliveries_due", "api_space_id", "webhook_id", "status", "next_at"),
     sa.Index("deliveries_by_profile", "api_space_id", "webhook_id", "user_id", "revision"),
+    sa.Index(
+        "deliveries_inflight",
+        "claimed_until",
+        sqlite_where=sa.text("status = 'inflight'"),
+        postgresql_where=sa.text("status = 'inflight'"),
+    ),
 )
 
 delivery_attempts = sa.Table(

@@ -1,4 +1,4 @@
-"""Webhook tables on SQLite: subscriptions, the outbox, deliveries and attempts.
+"""Webhook tables, in SQL both backends accept: subscriptions, the outbox, deliveries and attempts.
 
 Mixed into the unit of work (writes) and the reader (reads); both hold `self.conn`.
 A delivery is `pending` until a sender claims it (`inflight`, with a lease), then `delivered`,
@@ -8,12 +8,12 @@ the delivery pending again: redelivery with the same id, never loss.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 
+from syncline.storage.conn import Conn, marks
 from syncline.storage.records import AttemptRow, Claimed, OutboxRow, WebhookRow
 
 _encode = msgspec.json.encode
@@ -23,6 +23,7 @@ _WEBHOOK_COLUMNS = (
     "failing_since, last_success_at, last_failure_at"
 )
 OPEN = ("pending", "inflight")
+_UPSERT = ", ".join(f"{c} = excluded.{c}" for c in _WEBHOOK_COLUMNS.replace(" ", "").split(",")[1:])
 
 
 def _webhook(row: tuple[Any, ...]) -> WebhookRow:
@@ -32,17 +33,19 @@ def _webhook(row: tuple[Any, ...]) -> WebhookRow:
     return WebhookRow(*values)
 
 
-def _marks(n: int) -> str:
-    return ",".join("?" * n)
+def _bytes(text: str | bytes) -> bytes:
+    """A JSON document as sent: SQLite hands back the bytes stored, PostgreSQL text."""
+    return text.encode() if isinstance(text, str) else text
 
 
 class WebhookWrites:
-    conn: sqlite3.Connection
+    conn: Conn
+    claim_lock = ""  # PostgreSQL: FOR UPDATE ... SKIP LOCKED
 
     def save_webhook(self, space: str, w: WebhookRow) -> None:
         self.conn.execute(
-            f"INSERT OR REPLACE INTO webhooks (api_space_id, {_WEBHOOK_COLUMNS}) "
-            f"VALUES ({_marks(17)})",
+            f"INSERT INTO webhooks (api_space_id, {_WEBHOOK_COLUMNS}) VALUES ({marks(17)}) "
+            f"ON CONFLICT (api_space_id, webhook_id) DO UPDATE SET {_UPSERT}",
             (
                 space,
                 w.webhook_id,
@@ -143,10 +146,10 @@ class WebhookWrites:
             "FROM deliveries d JOIN profile_events p ON p.api_space_id = d.api_space_id "
             "AND p.event_id = d.event_id WHERE d.api_space_id = ? AND d.webhook_id = ? "
             f"AND d.status = 'pending' AND d.next_at <= ? {order} "
-            "ORDER BY d.next_at, d.created_at, d.user_id, d.revision LIMIT ?",
+            "ORDER BY d.next_at, d.created_at, d.user_id, d.revision LIMIT ?" + self.claim_lock,
             (space, webhook.webhook_id, now, limit),
         ).fetchall()
-        claimed = [Claimed(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+        claimed = [Claimed(r[0], r[1], r[2], r[3], _bytes(r[4]), r[5]) for r in rows]
         self._set_status(space, webhook.webhook_id, [c.event_id for c in claimed], lease_until)
         return claimed
 
@@ -265,7 +268,7 @@ class WebhookWrites:
         where = "api_space_id = ? AND webhook_id = ? AND status = 'dead'"
         args: list[Any] = [space, webhook_id]
         if event_ids is not None:
-            where += f" AND event_id IN ({_marks(len(event_ids))})"
+            where += f" AND event_id IN ({marks(len(event_ids))})"
             args.extend(event_ids)
         else:
             where += " AND done_at >= ? AND done_at < ?"
@@ -293,7 +296,7 @@ class WebhookWrites:
 
 
 class WebhookReads:
-    conn: sqlite3.Connection
+    conn: Conn
 
     def webhook(self, space: str, webhook_id: str) -> WebhookRow | None:
         row = self.conn.execute(

@@ -1,0 +1,613 @@
+"""The SQL both backends share: the unit of work and the reader over a DB-API connection.
+
+Statements are written once, with `?` placeholders and SQL that SQLite and PostgreSQL both
+accept; a backend supplies the connection (`Conn`), its profile-query dialect and the few
+statements that differ (claiming deliveries, hints).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from types import ModuleType
+from typing import Any
+
+from syncline.domain.associations import AssociationState
+from syncline.domain.query import Query
+from syncline.domain.sync import SyncRun
+from syncline.domain.things import ThingState
+from syncline.domain.users import UserState
+from syncline.errors import RequestRejected, StorageUnavailable, error_text
+from syncline.storage import codec, profile_sql
+from syncline.storage.conn import Blob, Conn, marks
+from syncline.storage.interface import chunks
+from syncline.storage.pages import decode_cursor, encode_cursor
+from syncline.storage.records import (
+    Credential,
+    EventRow,
+    HistoryRow,
+    Page,
+    ProfileRow,
+    RejectedRow,
+    Space,
+)
+from syncline.storage.webhooks_sql import WebhookReads, WebhookWrites
+
+_CHUNK = 900
+
+
+class SqlUnitOfWork(WebhookWrites):
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+        self._savepoints = 0
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        self._savepoints += 1
+        name = f"sp{self._savepoints}"
+        self.conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute(f"ROLLBACK TO {name}")
+            self.conn.execute(f"RELEASE {name}")
+            raise
+        self.conn.execute(f"RELEASE {name}")
+
+    # event log ---------------------------------------------------------------------------
+    def known_digests(self, space: str, event_ids: Sequence[str]) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        for part in chunks(event_ids, _CHUNK):
+            rows = self.conn.execute(
+                f"SELECT event_id, digest FROM events WHERE api_space_id = ? "
+                f"AND event_id IN ({marks(len(part))})",
+                (space, *part),
+            )
+            found.update(rows)
+        return found
+
+    def insert_events(self, space: str, rows: Sequence[EventRow]) -> None:
+        self.conn.executemany(
+            "INSERT INTO events (api_space_id, event_id, type, timestamp, received_at, "
+            "precedence, user_id, thing_id, payload, digest) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    space,
+                    r.event_id,
+                    r.type,
+                    r.timestamp,
+                    r.received_at,
+                    r.precedence,
+                    r.user_id,
+                    r.thing_id,
+                    r.payload,
+                    Blob(r.digest),
+                )
+                for r in rows
+            ],
+        )
+
+    # entities ----------------------------------------------------------------------------
+    def load_users(self, space: str, ids: Iterable[str]) -> dict[str, UserState]:
+        out: dict[str, UserState] = {}
+        for part in chunks(list(ids), _CHUNK):
+            for row in self.conn.execute(
+                f"SELECT {codec.USER_COLUMNS} FROM users "
+                f"WHERE api_space_id = ? AND user_id IN ({marks(len(part))})",
+                (space, *part),
+            ):
+                out[row[0]] = codec.user_from(*row)
+        return out
+
+    def user_ids_with_email(self, space: str, email: str) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT user_id FROM users WHERE api_space_id = ? AND email = ?", (space, email)
+        )
+        return [r[0] for r in rows]
+
+    def save_users(self, space: str, users: Iterable[UserState], now: int) -> None:
+        self.conn.executemany(
+            "INSERT INTO users (api_space_id, user_id, state, email, created, deleted, "
+            "unsubscribed, first_seen, updated_at, revision, etag, profile, created_on, "
+            "updated_on, devices) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT (api_space_id, user_id) DO UPDATE SET state = excluded.state, "
+            "email = excluded.email, created = excluded.created, deleted = excluded.deleted, "
+            "unsubscribed = excluded.unsubscribed, first_seen = excluded.first_seen, "
+            "updated_at = excluded.updated_at, revision = excluded.revision, "
+            "etag = excluded.etag, profile = excluded.profile, "
+            "created_on = excluded.created_on, updated_on = excluded.updated_on, "
+            "devices = excluded.devices",
+            [
+                (
+                    space,
+                    u.user_id,
+                    codec.user_state(u),
+                    u.email,
+                    u.created,
+                    u.is_deleted,
+                    u.unsubscribed,
+                    u.first_seen or 0,
+                    now,
+                    u.profile.revision,
+                    u.profile.etag,
+                    codec.profile_doc(u),
+                    u.created_on[0] if u.created_on is not None else u.first_seen,
+                    u.profile.updated_on,
+                    codec.devices_doc(u),
+                )
+                for u in users
+            ],
+        )
+
+    def insert_history(self, space: str, rows: Sequence[HistoryRow]) -> None:
+        self.conn.executemany(
+            "INSERT INTO profile_history (api_space_id, user_id, revision, at, name, changes, "
+            "cause, etag) VALUES (?,?,?,?,?,?,?,?)",
+            [
+                (space, r.user_id, r.revision, r.at, r.name, r.changes, r.cause, r.etag)
+                for r in rows
+            ],
+        )
+
+    def unsubscribed(self, space: str, emails: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        for part in chunks(list(emails), _CHUNK):
+            rows = self.conn.execute(
+                f"SELECT email FROM unsubscribes WHERE api_space_id = ? "
+                f"AND email IN ({marks(len(part))})",
+                (space, *part),
+            )
+            found.update(r[0] for r in rows)
+        return found
+
+    def add_unsubscribe(self, space: str, email: str, timestamp: int, event_id: str) -> None:
+        self.conn.execute(
+            "INSERT INTO unsubscribes (api_space_id, email, timestamp, event_id) "
+            "VALUES (?,?,?,?) ON CONFLICT (api_space_id, email) DO UPDATE SET "
+            "timestamp = excluded.timestamp, event_id = excluded.event_id "
+            "WHERE excluded.timestamp < unsubscribes.timestamp",
+            (space, email, timestamp, event_id),
+        )
+
+    def load_things(self, space: str, ids: Iterable[str]) -> dict[str, ThingState]:
+        out: dict[str, ThingState] = {}
+        for part in chunks(list(ids), _CHUNK):
+            for row in self.conn.execute(
+                f"SELECT thing_id, state, created, first_seen FROM things "
+                f"WHERE api_space_id = ? AND thing_id IN ({marks(len(part))})",
+                (space, *part),
+            ):
+                out[row[0]] = codec.thing_from(*row)
+        return out
+
+    def save_things(self, space: str, things: Iterable[ThingState], now: int) -> None:
+        self.conn.executemany(
+            "INSERT INTO things (api_space_id, thing_id, state, created, first_seen, "
+            "updated_at) VALUES (?,?,?,?,?,?) ON CONFLICT (api_space_id, thing_id) DO UPDATE "
+            "SET state = excluded.state, created = excluded.created, "
+            "first_seen = excluded.first_seen, updated_at = excluded.updated_at",
+            [
+                (space, t.thing_id, codec.thing_state(t), t.created, t.first_seen or 0, now)
+                for t in things
+            ],
+        )
+
+    def load_associations(
+        self, space: str, pairs: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], AssociationState]:
+        wanted = set(pairs)
+        out: dict[tuple[str, str], AssociationState] = {}
+        for part in chunks(sorted({user for user, _ in wanted}), _CHUNK):
+            for user_id, thing_id, state in self.conn.execute(
+                f"SELECT user_id, thing_id, state FROM associations "
+                f"WHERE api_space_id = ? AND user_id IN ({marks(len(part))})",
+                (space, *part),
+            ):
+                if (user_id, thing_id) in wanted:
+                    out[(user_id, thing_id)] = codec.link_from(user_id, thing_id, state)
+        return out
+
+    def links_of_users(
+        self, space: str, user_ids: Iterable[str]
+    ) -> dict[tuple[str, str], AssociationState]:
+        out: dict[tuple[str, str], AssociationState] = {}
+        for part in chunks(sorted(user_ids), _CHUNK):
+            for user_id, thing_id, state in self.conn.execute(
+                f"SELECT user_id, thing_id, state FROM associations "
+                f"WHERE api_space_id = ? AND user_id IN ({marks(len(part))})",
+                (space, *part),
+            ):
+                out[(user_id, thing_id)] = codec.link_from(user_id, thing_id, state)
+        return out
+
+    def owners_of_things(self, space: str, thing_ids: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        for part in chunks(sorted(thing_ids), _CHUNK):
+            rows = self.conn.execute(
+                f"SELECT user_id FROM associations WHERE api_space_id = ? AND associated "
+                f"AND thing_id IN ({marks(len(part))})",
+                (space, *part),
+            )
+            found.update(r[0] for r in rows)
+        return found
+
+    def save_associations(self, space: str, links: Iterable[AssociationState]) -> None:
+        self.conn.executemany(
+            "INSERT INTO associations (api_space_id, user_id, thing_id, state, associated) "
+            "VALUES (?,?,?,?,?) ON CONFLICT (api_space_id, user_id, thing_id) DO UPDATE SET "
+            "state = excluded.state, associated = excluded.associated",
+            [(space, a.user_id, a.thing_id, codec.link_state(a), a.associated) for a in links],
+        )
+
+    # preexisting sync --------------------------------------------------------------------
+    def load_sync(self, space: str) -> SyncRun | None:
+        return _latest_sync(self.conn, space)
+
+    def save_sync(self, space: str, run: SyncRun) -> None:
+        self.conn.execute(
+            "INSERT INTO sync_runs (api_space_id, run, status, opened_at, started_event_id, "
+            "completed_at, counts, report) VALUES (?,?,?,?,?,?,?,?) "
+            "ON CONFLICT (api_space_id, run) DO UPDATE SET status = excluded.status, "
+            "started_event_id = excluded.started_event_id, "
+            "completed_at = excluded.completed_at, counts = excluded.counts, "
+            "report = excluded.report",
+            (
+                space,
+                run.run,
+                run.status,
+                run.opened_at,
+                run.started_event_id,
+                run.completed_at,
+                codec.encode(run.counts),
+                codec.encode(run.report) if run.report is not None else None,
+            ),
+        )
+
+    def orphan_references(self, space: str, sample: int) -> dict[str, Any]:
+        query = (
+            "FROM associations a "
+            "LEFT JOIN users u ON u.api_space_id = a.api_space_id AND u.user_id = a.user_id "
+            "LEFT JOIN things t ON t.api_space_id = a.api_space_id AND t.thing_id = a.thing_id "
+            "WHERE a.api_space_id = ? AND a.associated "
+            "AND (NOT coalesce(u.created, FALSE) OR NOT coalesce(t.created, FALSE))"
+        )
+        (count,) = self.conn.execute(f"SELECT count(*) {query}", (space,)).fetchone()
+        rows = self.conn.execute(
+            f"SELECT a.user_id, a.thing_id, coalesce(u.created, FALSE), coalesce(t.created, FALSE) "
+            f"{query} ORDER BY a.user_id, a.thing_id LIMIT ?",
+            (space, sample),
+        ).fetchall()
+        return {
+            "count": count,
+            "sample": [
+                {"userId": u, "thingId": t, "missing": _missing(bool(uc), bool(tc))}
+                for u, t, uc, tc in rows
+            ],
+        }
+
+    # rejected events ---------------------------------------------------------------------
+    def insert_rejected(self, space: str, rows: Sequence[RejectedRow]) -> None:
+        self.conn.executemany(
+            "INSERT INTO rejected_events (api_space_id, rejected_id, event_id, event_index, "
+            "type, raw, code, field, message, received_at, status, replayed_at, replay_count) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [(space, *_rejected_values(r)) for r in rows],
+        )
+
+    def load_rejected(
+        self,
+        space: str,
+        ids: Sequence[str] | None,
+        code: str | None,
+        type: str | None,
+        limit: int,
+    ) -> list[RejectedRow]:
+        where, args = _rejected_filter(space, "pending", code, type)
+        if ids is not None:
+            where += f" AND rejected_id IN ({marks(len(ids))})"
+            args.extend(ids)
+        rows = self.conn.execute(
+            f"SELECT {_REJECTED_COLUMNS} FROM rejected_events WHERE {where} "
+            f"ORDER BY rejected_id LIMIT ?",
+            (*args, limit),
+        )
+        return [RejectedRow(*row) for row in rows]
+
+    def update_rejected(self, space: str, rows: Sequence[RejectedRow]) -> None:
+        self.conn.executemany(
+            "UPDATE rejected_events SET code = ?, field = ?, message = ?, status = ?, "
+            "replayed_at = ?, replay_count = ? WHERE api_space_id = ? AND rejected_id = ?",
+            [
+                (
+                    r.code,
+                    r.field,
+                    r.message,
+                    r.status,
+                    r.replayed_at,
+                    r.replay_count,
+                    space,
+                    r.rejected_id,
+                )
+                for r in rows
+            ],
+        )
+
+    # tenancy -----------------------------------------------------------------------------
+    def create_account(self, account_id: int, name: str, now: int) -> None:
+        self.conn.execute(
+            "INSERT INTO accounts (account_id, name, created_at) VALUES (?,?,?) "
+            "ON CONFLICT (account_id) DO NOTHING",
+            (account_id, name, now),
+        )
+
+    def create_space(self, space: Space) -> None:
+        self.conn.execute(
+            "INSERT INTO api_spaces (api_space_id, account_id, name, created_at) VALUES (?,?,?,?)",
+            (space.api_space_id, space.account_id, space.name, space.created_at),
+        )
+
+    def add_credential(self, credential: Credential) -> None:
+        c = credential
+        self.conn.execute(
+            "INSERT INTO credentials (api_space_id, credential_id, kind, client_id, "
+            "secret_hash, created_at, revoked_at) VALUES (?,?,?,?,?,?,?)",
+            (
+                c.api_space_id,
+                c.credential_id,
+                c.kind,
+                c.client_id,
+                c.secret_hash,
+                c.created_at,
+                c.revoked_at,
+            ),
+        )
+
+    def revoke_credentials(self, space: str, kind: str, now: int) -> int:
+        cur = self.conn.execute(
+            "UPDATE credentials SET revoked_at = ? WHERE api_space_id = ? AND kind = ? "
+            "AND revoked_at IS NULL",
+            (now, space, kind),
+        )
+        return cur.rowcount
+
+
+_REJECTED_COLUMNS = (
+    "rejected_id, event_id, event_index, type, raw, code, field, message, received_at, "
+    "status, replayed_at, replay_count"
+)
+
+
+def _rejected_values(r: RejectedRow) -> tuple[Any, ...]:
+    return (
+        r.rejected_id,
+        r.event_id,
+        r.event_index,
+        r.type,
+        Blob(r.raw),
+        r.code,
+        r.field,
+        r.message,
+        r.received_at,
+        r.status,
+        r.replayed_at,
+        r.replay_count,
+    )
+
+
+def _rejected_filter(
+    space: str, status: str | None, code: str | None, type: str | None
+) -> tuple[str, list[Any]]:
+    where, args = "api_space_id = ?", [space]
+    for column, value in (("status", status), ("code", code), ("type", type)):
+        if value is not None:
+            where += f" AND {column} = ?"
+            args.append(value)
+    return where, args
+
+
+def _missing(user_created: bool, thing_created: bool) -> list[str]:
+    return [name for name, ok in (("user", user_created), ("thing", thing_created)) if not ok]
+
+
+def _latest_sync(conn: Conn, space: str) -> SyncRun | None:
+    row = conn.execute(
+        "SELECT run, status, opened_at, started_event_id, completed_at, counts, report "
+        "FROM sync_runs WHERE api_space_id = ? ORDER BY run DESC LIMIT 1",
+        (space,),
+    ).fetchone()
+    return codec.sync_from(row) if row else None
+
+
+class SqlReader(WebhookReads):
+    dialect: ModuleType = profile_sql  # where(query) over the document
+    profiles_from = "users"
+    hint_email = ""
+
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+
+    def ping(self) -> None:
+        try:
+            self.conn.execute("SELECT 1 FROM api_spaces LIMIT 1").fetchall()
+        except Exception as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+    def credential_by_client_id(self, client_id: str) -> Credential | None:
+        row = self.conn.execute(
+            "SELECT api_space_id, credential_id, kind, client_id, secret_hash, created_at, "
+            "revoked_at FROM credentials WHERE client_id = ?",
+            (client_id,),
+        ).fetchone()
+        return Credential(*row) if row else None
+
+    def credential(self, credential_id: str) -> Credential | None:
+        row = self.conn.execute(
+            "SELECT api_space_id, credential_id, kind, client_id, secret_hash, created_at, "
+            "revoked_at FROM credentials WHERE credential_id = ?",
+            (credential_id,),
+        ).fetchone()
+        return Credential(*row) if row else None
+
+    def space(self, space: str) -> Space | None:
+        row = self.conn.execute(
+            "SELECT api_space_id, account_id, name, created_at FROM api_spaces "
+            "WHERE api_space_id = ?",
+            (space,),
+        ).fetchone()
+        return Space(*row) if row else None
+
+    def spaces(self) -> list[Space]:
+        rows = self.conn.execute(
+            "SELECT api_space_id, account_id, name, created_at FROM api_spaces "
+            "ORDER BY created_at, api_space_id"
+        )
+        return [Space(*row) for row in rows]
+
+    def user(self, space: str, user_id: str) -> UserState | None:
+        row = self.conn.execute(
+            f"SELECT {codec.USER_COLUMNS} FROM users WHERE api_space_id = ? AND user_id = ?",
+            (space, user_id),
+        ).fetchone()
+        return codec.user_from(*row) if row else None
+
+    def profile(self, space: str, user_id: str) -> ProfileRow | None:
+        row = self.conn.execute(
+            f"SELECT {profile_sql.COLUMNS} FROM users WHERE api_space_id = ? AND user_id = ? "
+            f"AND {profile_sql.VISIBLE}",
+            (space, user_id),
+        ).fetchone()
+        return profile_sql.row(row) if row else None
+
+    def profiles(self, space: str, query: Query, after: str | None, limit: int) -> list[ProfileRow]:
+        where, args = self.dialect.where(query)
+        if after is not None:
+            where += " AND user_id > ?"
+            args.append(after)
+        hint = self.hint_email if profile_sql.by_email(query) else ""
+        rows = self.conn.execute(
+            f"SELECT {profile_sql.COLUMNS} FROM {self.profiles_from}{hint} WHERE api_space_id = ? "
+            f"AND {profile_sql.VISIBLE} AND {where} ORDER BY user_id LIMIT ?",
+            (space, *args, limit),
+        )
+        return [profile_sql.row(r) for r in rows]
+
+    def history(self, space: str, user_id: str, after: int | None, limit: int) -> list[HistoryRow]:
+        rows = self.conn.execute(
+            "SELECT user_id, revision, at, name, changes, cause, etag FROM profile_history "
+            "WHERE api_space_id = ? AND user_id = ? AND revision > ? ORDER BY revision LIMIT ?",
+            (space, user_id, -1 if after is None else after, limit),
+        )
+        return [HistoryRow(*r) for r in rows]
+
+    def thing(self, space: str, thing_id: str) -> ThingState | None:
+        row = self.conn.execute(
+            "SELECT thing_id, state, created, first_seen FROM things "
+            "WHERE api_space_id = ? AND thing_id = ?",
+            (space, thing_id),
+        ).fetchone()
+        return codec.thing_from(*row) if row else None
+
+    def associations_of_user(self, space: str, user_id: str) -> list[AssociationState]:
+        rows = self.conn.execute(
+            "SELECT user_id, thing_id, state FROM associations WHERE api_space_id = ? "
+            "AND user_id = ? ORDER BY thing_id",
+            (space, user_id),
+        )
+        return [codec.link_from(*row) for row in rows]
+
+    def associations_of_thing(self, space: str, thing_id: str) -> list[AssociationState]:
+        rows = self.conn.execute(
+            "SELECT user_id, thing_id, state FROM associations WHERE api_space_id = ? "
+            "AND thing_id = ? ORDER BY user_id",
+            (space, thing_id),
+        )
+        return [codec.link_from(*row) for row in rows]
+
+    def events(
+        self,
+        space: str,
+        *,
+        user_id: str | None,
+        thing_id: str | None,
+        type: str | None,
+        cursor: str | None,
+        limit: int,
+    ) -> Page:
+        where = "api_space_id = ?"
+        args: list[object] = [space]
+        for column, value in (("user_id", user_id), ("thing_id", thing_id), ("type", type)):
+            if value is not None:
+                where += f" AND {column} = ?"
+                args.append(value)
+        if cursor is not None:
+            ts, event_id = _event_cursor(cursor)
+            where += " AND (timestamp < ? OR (timestamp = ? AND event_id < ?))"
+            args.extend((ts, ts, event_id))
+        rows = self.conn.execute(
+            f"SELECT event_id, type, timestamp, received_at, payload FROM events "
+            f"WHERE {where} ORDER BY timestamp DESC, event_id DESC LIMIT ?",
+            (*args, limit + 1),
+        ).fetchall()
+        items = [
+            {
+                "event_id": r[0],
+                "type": r[1],
+                "timestamp": r[2],
+                "received_at": r[3],
+                "payload": codec.decode_json(r[4]),
+            }
+            for r in rows[:limit]
+        ]
+        more = len(rows) > limit
+        last = rows[limit - 1] if more else None
+        return Page(items, encode_cursor(str(last[2]), last[0]) if last else None)
+
+    def rejected(
+        self,
+        space: str,
+        *,
+        status: str | None,
+        code: str | None,
+        type: str | None,
+        cursor: str | None,
+        limit: int,
+    ) -> Page:
+        where, args = _rejected_filter(space, status, code, type)
+        if cursor is not None:
+            where += " AND rejected_id > ?"
+            args.append(decode_cursor(cursor)[0])
+        rows = self.conn.execute(
+            f"SELECT {_REJECTED_COLUMNS} FROM rejected_events WHERE {where} "
+            f"ORDER BY rejected_id LIMIT ?",
+            (*args, limit + 1),
+        ).fetchall()
+        items = [_rejected_item(RejectedRow(*row)) for row in rows[:limit]]
+        more = len(rows) > limit
+        return Page(items, encode_cursor(rows[limit - 1][0]) if more else None)
+
+    def sync(self, space: str) -> SyncRun | None:
+        return _latest_sync(self.conn, space)
+
+
+def _event_cursor(cursor: str) -> tuple[int, str]:
+    parts = decode_cursor(cursor)
+    if len(parts) != 2 or not parts[0].isdigit():
+        raise RequestRejected("cursor: not a cursor this server issued")
+    return int(parts[0]), parts[1]
+
+
+def _rejected_item(r: RejectedRow) -> dict[str, Any]:
+    return {
+        "id": r.rejected_id,
+        "event_id": r.event_id,
+        "index": r.event_index,
+        "type": r.type,
+        "code": r.code,
+        "field": r.field,
+        "error": error_text(r.code, r.field, r.message),
+        "received_at": r.received_at,
+        "status": r.status,
+        "replayed_at": r.replayed_at,
+        "replay_count": r.replay_count,
+        "raw": r.raw.decode("utf-8", "replace"),
+    }
