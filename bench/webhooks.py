@@ -7,11 +7,12 @@ Runs, in one go on this machine:
      answering 200 at once and counting requests, envelopes, distinct eventIds and connections;
   2. the bare loop: an aiohttp client posting ~550-byte envelopes to it at concurrency 64 (the
      server's per-endpoint in-flight limit), nothing else: requests/s (median of 3 rounds);
-  3. the real server (`syncline serve`, fresh SQLite each phase) with ONE single-event webhook,
-     ordering "none" then "profile": N user_created events through POST /v2/collect in
-     500-event batches, each a new profile, so N revisions to deliver; deliveries/s from the
-     first to the last delivery received, the end-to-end time from the first collect request
-     to the last delivery, and exactly-once (duplicates, missing, out of order);
+  3. the real server (`syncline serve`, a fresh database each phase: SQLite, then PostgreSQL)
+     with ONE single-event webhook, ordering "none" then "profile": N user_created events
+     through POST /v2/collect in 500-event batches, each a new profile, so N revisions to
+     deliver; deliveries/s from the first to the last delivery received, the end-to-end time
+     from the first collect request to the last delivery, and exactly-once (duplicates,
+     missing, out of order);
   4. the same with a batched webhook (maxEvents 500, timeoutSeconds 1): events/s;
   5. "drain" phases: the same events queued on a paused webhook, then resumed, so delivery is
      measured alone (in 3 and 4 it shares the one server process with ingest);
@@ -46,7 +47,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import Server, free_port, running_server
+from bench.harness import Server, free_port, postgres_available, running_server
 
 RECEIVER = Path(__file__).resolve().parent / "receiver.py"
 CONCURRENCY = 64  # SYNCLINE_WEBHOOK_MAX_INFLIGHT's default
@@ -427,14 +428,20 @@ PHASES = [
 
 
 def phase(
-    receiver: Receiver, p: Phase, bodies: list[bytes], expected: int, args: argparse.Namespace
+    receiver: Receiver,
+    p: Phase,
+    bodies: list[bytes],
+    expected: int,
+    args: argparse.Namespace,
+    backend: str,
 ) -> dict[str, Any]:
     env = {
         "SYNCLINE_WEBHOOKS_ALLOW_PRIVATE": "true",
         "SYNCLINE_SQLITE_SYNCHRONOUS": args.synchronous,
     }
-    with running_server(env) as server:
-        spec = {"url": receiver.hook(p.name), **p.spec}
+    hook = f"{backend}-{p.name}"
+    with running_server(env, backend) as server:
+        spec = {"url": receiver.hook(hook), **p.spec}
         if p.backlog:
             spec["enabled"] = False
         webhook_id = _run(subscribe(server, spec))
@@ -451,10 +458,10 @@ def phase(
                 before = Probe.take(server)
                 started = time.time()
                 _run(resume(server, webhook_id))
-            wait_for(receiver, p.name, expected, args.timeout, args.stall)
+            wait_for(receiver, hook, expected, args.timeout, args.stall)
             after = Probe.take(server)
             time.sleep(0.5)  # anything sent twice would be right behind
-            got = receiver.stats(p.name)
+            got = receiver.stats(hook)
         finally:
             stop_py_spy(spy)
     window = max(got["last"] - got["first"], 1e-9)
@@ -483,7 +490,7 @@ def phase(
 
 # the report ------------------------------------------------------------------------------------
 def report(
-    bare: dict[str, float], runs: dict[str, dict[str, Any]], args: argparse.Namespace
+    bare: dict[str, float], runs: dict[str, dict[str, Any]], args: argparse.Namespace, backend: str
 ) -> bool:
     bare_rate = bare["per_s"]
     rows: list[tuple[str, str, str, bool | None]] = [
@@ -510,8 +517,9 @@ def report(
     load = os.getloadavg()
     print()
     print(
-        f"webhook benchmark: {args.events:,} revisions per phase, SQLite "
-        f"synchronous={args.synchronous}, one server process, receiver in its own process, "
+        f"webhook benchmark: {args.events:,} revisions per phase, "
+        f"{'SQLite synchronous=' + args.synchronous if backend == 'sqlite' else 'PostgreSQL'}, "
+        f"one server process, receiver in its own process, "
         f"{os.cpu_count()} cores, load average at the end {load[0]:.2f} / {load[1]:.2f}"
     )
     print(f"{'run':36} {'figure':>18} {'target':>10}  ok")
@@ -589,7 +597,16 @@ def main() -> None:
     parser.add_argument(
         "--only", choices=[p.name for p in PHASES], action="append", help="this phase only"
     )
+    parser.add_argument(
+        "--backends",
+        default="sqlite,postgres",
+        help="comma-separated; postgres runs when SYNCLINE_BENCH_POSTGRES is reachable",
+    )
     args = parser.parse_args()
+    backends = [b for b in args.backends.split(",") if b]
+    if "postgres" in backends and not postgres_available():
+        print("PostgreSQL is not reachable (SYNCLINE_BENCH_POSTGRES): SQLite only")
+        backends.remove("postgres")
     load = os.getloadavg()[0]
     if load > 0.5:
         print(f"note: the 1-minute load average is {load:.2f} before starting: figures may be low")
@@ -604,20 +621,26 @@ def main() -> None:
         bare = run_bare(receiver, args.bare_requests, args.bare_rounds, args.timeout)
         rates = ", ".join(f"{r:,.0f}" for r in bare["rates"])
         print(f"  {bare['per_s']:,.0f} req/s (median of {rates})")
-        runs: dict[str, dict[str, Any]] = {}
-        for p in PHASES:
-            if args.only and p.name not in args.only:
-                continue
-            how = "queued while paused, then resumed" if p.backlog else "live"
-            print(f"{p.name}: {args.events:,} user_created events ({how}) -> webhook {p.spec}")
-            r = runs[p.name] = phase(receiver, p, bodies, args.events, args)
-            print(
-                f"  {r['requests_per_s']:,.0f} requests/s, {r['events_per_s']:,.0f} events/s, "
-                f"end to end {r['end_to_end_s']:.2f} s"
-            )
+        results: dict[str, dict[str, dict[str, Any]]] = {}
+        for backend in backends:
+            runs = results[backend] = {}
+            for p in PHASES:
+                if args.only and p.name not in args.only:
+                    continue
+                how = "queued while paused, then resumed" if p.backlog else "live"
+                print(
+                    f"{backend} {p.name}: {args.events:,} user_created events ({how}) "
+                    f"-> webhook {p.spec}"
+                )
+                r = runs[p.name] = phase(receiver, p, bodies, args.events, args, backend)
+                print(
+                    f"  {r['requests_per_s']:,.0f} requests/s, {r['events_per_s']:,.0f} events/s,"
+                    f" end to end {r['end_to_end_s']:.2f} s"
+                )
     finally:
         stop(receiver.process)
-    if runs and not report(bare, runs, args):
+    exact = [report(bare, runs, args, backend) for backend, runs in results.items() if runs]
+    if not all(exact):
         sys.exit(1)  # a correctness failure; missed targets are only reported
 
 

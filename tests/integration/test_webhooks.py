@@ -253,14 +253,16 @@ def test_retry_after_is_honoured(server: LiveServer, tenant: Tenant, hook: Recei
 def test_revisions_of_a_profile_never_overtake_each_other(
     server: LiveServer, tenant: Tenant, hook: Receiver
 ) -> None:
-    # the first delivery of profile "a" fails a few times; its later revisions must wait,
-    # while profile "b" keeps flowing
-    failures = {"count": 0}
+    # the first delivery of profile "a" fails until "b" has arrived: a's later revisions must
+    # wait, while b (created after all of a's changes) flows past a's retries
+    seen = {"b": False, "failures": 0}
 
     def script(r: Received, n: int) -> Answer:
         e = r.json
-        if e["payload"].get("id") == "a" and e["revision"] == 0 and failures["count"] < 3:
-            failures["count"] += 1
+        if e["payload"].get("id") == "b":
+            seen["b"] = True
+        elif e["revision"] == 0 and not seen["b"]:
+            seen["failures"] += 1
             return Answer(503)
         return Answer(200)
 
@@ -270,14 +272,16 @@ def test_revisions_of_a_profile_never_overtake_each_other(
     for n in range(1, 4):
         collect(server, tenant, event("user_updated", {"user_id": "a", "last_name": f"A{n}"}))
     collect(server, tenant, event("user_created", {"user_id": "b"}))
-    hook.wait_for(lambda r: sum(1 for e in r.envelopes() if e["payload"]["id"] == "a") >= 7)
+    hook.wait_for(lambda r: any(e["revision"] == 3 for e in r.envelopes()))
     delivered_a = [
         e["revision"] for r in hook.received for e in r.envelopes if e["payload"]["id"] == "a"
     ]
-    assert delivered_a == [0, 0, 0, 0, 1, 2, 3]
+    failures = int(seen["failures"])
+    assert failures >= 1
+    assert delivered_a == [0] * (failures + 1) + [1, 2, 3]
     first_b = next(i for i, r in enumerate(hook.received) if r.json["payload"]["id"] == "b")
-    last_a = max(i for i, r in enumerate(hook.received) if r.json["payload"]["id"] == "a")
-    assert first_b < last_a  # b was not held up behind a's retries
+    first_a1 = next(i for i, r in enumerate(hook.received) if r.json["revision"] == 1)
+    assert first_b < first_a1  # b was not held up behind a's retries
 
 
 def test_a_hanging_endpoint_never_delays_another(
@@ -291,7 +295,9 @@ def test_a_hanging_endpoint_never_delays_another(
         for n in range(20):
             collect(server, tenant, event("user_created", {"user_id": f"iso-{n}"}))
         hook.wait_for(lambda r: len(r.received) >= 20, timeout=10)
-        assert time.monotonic() - started < 4  # the stuck endpoint's 2 s timeouts don't matter
+        # Sent behind the stuck endpoint's attempts (2 s timeouts each), 20 revisions would take
+        # 40 s; the margin over the ~1 s this takes on a quiet machine is for a busy one.
+        assert time.monotonic() - started < 8
 
 
 def test_batches_are_json_arrays_of_envelopes(

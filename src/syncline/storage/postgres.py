@@ -186,6 +186,14 @@ class PgUnitOfWork(SqlUnitOfWork):
         super().__init__(conn)
         self._locked: set[str] = set()
 
+    @staticmethod
+    def among(n: int) -> str:
+        return "= ANY(?)"
+
+    @staticmethod
+    def spread(values: Iterable[Any]) -> list[Any]:
+        return [list(values)]
+
     def insert_events(self, space: str, rows: Sequence[EventRow]) -> None:
         """COPY: the fastest way in (the space's lock already ruled out duplicates)."""
         with self.conn.raw.cursor() as cur, cur.copy(_COPY_EVENTS) as copy:

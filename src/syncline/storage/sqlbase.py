@@ -41,6 +41,16 @@ class SqlUnitOfWork(WebhookWrites):
         self.conn = conn
         self._savepoints = 0
 
+    @staticmethod
+    def among(n: int) -> str:
+        """`IN (...)` of `n` values (PostgreSQL: `= ANY(?)` of one array, one plan for all)."""
+        return f"IN ({marks(n)})"
+
+    @staticmethod
+    def spread(values: Iterable[Any]) -> list[Any]:
+        """The parameters that go with `among`."""
+        return list(values)
+
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         self._savepoints += 1
@@ -60,8 +70,8 @@ class SqlUnitOfWork(WebhookWrites):
         for part in chunks(event_ids, _CHUNK):
             rows = self.conn.execute(
                 f"SELECT event_id, digest FROM events WHERE api_space_id = ? "
-                f"AND event_id IN ({marks(len(part))})",
-                (space, *part),
+                f"AND event_id {self.among(len(part))}",
+                (space, *self.spread(part)),
             )
             found.update(rows)
         return found
@@ -93,8 +103,8 @@ class SqlUnitOfWork(WebhookWrites):
         for part in chunks(list(ids), _CHUNK):
             for row in self.conn.execute(
                 f"SELECT {codec.USER_COLUMNS} FROM users "
-                f"WHERE api_space_id = ? AND user_id IN ({marks(len(part))})",
-                (space, *part),
+                f"WHERE api_space_id = ? AND user_id {self.among(len(part))}",
+                (space, *self.spread(part)),
             ):
                 out[row[0]] = codec.user_from(*row)
         return out
@@ -154,8 +164,8 @@ class SqlUnitOfWork(WebhookWrites):
         for part in chunks(list(emails), _CHUNK):
             rows = self.conn.execute(
                 f"SELECT email FROM unsubscribes WHERE api_space_id = ? "
-                f"AND email IN ({marks(len(part))})",
-                (space, *part),
+                f"AND email {self.among(len(part))}",
+                (space, *self.spread(part)),
             )
             found.update(r[0] for r in rows)
         return found
@@ -174,8 +184,8 @@ class SqlUnitOfWork(WebhookWrites):
         for part in chunks(list(ids), _CHUNK):
             for row in self.conn.execute(
                 f"SELECT thing_id, state, created, first_seen FROM things "
-                f"WHERE api_space_id = ? AND thing_id IN ({marks(len(part))})",
-                (space, *part),
+                f"WHERE api_space_id = ? AND thing_id {self.among(len(part))}",
+                (space, *self.spread(part)),
             ):
                 out[row[0]] = codec.thing_from(*row)
         return out
@@ -200,8 +210,8 @@ class SqlUnitOfWork(WebhookWrites):
         for part in chunks(sorted({user for user, _ in wanted}), _CHUNK):
             for user_id, thing_id, state in self.conn.execute(
                 f"SELECT user_id, thing_id, state FROM associations "
-                f"WHERE api_space_id = ? AND user_id IN ({marks(len(part))})",
-                (space, *part),
+                f"WHERE api_space_id = ? AND user_id {self.among(len(part))}",
+                (space, *self.spread(part)),
             ):
                 if (user_id, thing_id) in wanted:
                     out[(user_id, thing_id)] = codec.link_from(user_id, thing_id, state)
@@ -214,8 +224,8 @@ class SqlUnitOfWork(WebhookWrites):
         for part in chunks(sorted(user_ids), _CHUNK):
             for user_id, thing_id, state in self.conn.execute(
                 f"SELECT user_id, thing_id, state FROM associations "
-                f"WHERE api_space_id = ? AND user_id IN ({marks(len(part))})",
-                (space, *part),
+                f"WHERE api_space_id = ? AND user_id {self.among(len(part))}",
+                (space, *self.spread(part)),
             ):
                 out[(user_id, thing_id)] = codec.link_from(user_id, thing_id, state)
         return out
@@ -225,8 +235,8 @@ class SqlUnitOfWork(WebhookWrites):
         for part in chunks(sorted(thing_ids), _CHUNK):
             rows = self.conn.execute(
                 f"SELECT user_id FROM associations WHERE api_space_id = ? AND associated "
-                f"AND thing_id IN ({marks(len(part))})",
-                (space, *part),
+                f"AND thing_id {self.among(len(part))}",
+                (space, *self.spread(part)),
             )
             found.update(r[0] for r in rows)
         return found
@@ -304,8 +314,8 @@ class SqlUnitOfWork(WebhookWrites):
     ) -> list[RejectedRow]:
         where, args = _rejected_filter(space, "pending", code, type)
         if ids is not None:
-            where += f" AND rejected_id IN ({marks(len(ids))})"
-            args.extend(ids)
+            where += f" AND rejected_id {self.among(len(ids))}"
+            args.extend(self.spread(ids))
         rows = self.conn.execute(
             f"SELECT {_REJECTED_COLUMNS} FROM rejected_events WHERE {where} "
             f"ORDER BY rejected_id LIMIT ?",

@@ -8,7 +8,7 @@ the delivery pending again: redelivery with the same id, never loss.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import msgspec
@@ -40,6 +40,8 @@ def _bytes(text: str | bytes) -> bytes:
 
 class WebhookWrites:
     conn: Conn
+    among: Callable[[int], str]
+    spread: Callable[[Iterable[Any]], list[Any]]
     claim_lock = ""  # PostgreSQL: FOR UPDATE ... SKIP LOCKED
 
     def save_webhook(self, space: str, w: WebhookRow) -> None:
@@ -268,8 +270,8 @@ class WebhookWrites:
         where = "api_space_id = ? AND webhook_id = ? AND status = 'dead'"
         args: list[Any] = [space, webhook_id]
         if event_ids is not None:
-            where += f" AND event_id IN ({marks(len(event_ids))})"
-            args.extend(event_ids)
+            where += f" AND event_id {self.among(len(event_ids))}"
+            args.extend(self.spread(event_ids))
         else:
             where += " AND done_at >= ? AND done_at < ?"
             args.extend((since, until))
