@@ -294,10 +294,10 @@ def test_a_hanging_endpoint_never_delays_another(
         started = time.monotonic()
         for n in range(20):
             collect(server, tenant, event("user_created", {"user_id": f"iso-{n}"}))
-        hook.wait_for(lambda r: len(r.received) >= 20, timeout=10)
+        hook.wait_for(lambda r: len(r.received) >= 20, timeout=30)
         # Sent behind the stuck endpoint's attempts (2 s timeouts each), 20 revisions would take
-        # 40 s; the margin over the ~1 s this takes on a quiet machine is for a busy one.
-        assert time.monotonic() - started < 8
+        # 40 s; this takes about 1 s on a quiet machine, the margin is for a busy one.
+        assert time.monotonic() - started < 20
 
 
 def test_batches_are_json_arrays_of_envelopes(
