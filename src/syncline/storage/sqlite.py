@@ -21,6 +21,7 @@ from syncline.domain.things import ThingState
 from syncline.domain.users import UserState
 from syncline.errors import RequestRejected, StorageUnavailable, error_text
 from syncline.storage import codec, migrate, profile_sql
+from syncline.storage.dashboard_sql import DashboardReads
 from syncline.storage.interface import chunks
 from syncline.storage.pages import decode_cursor, encode_cursor
 from syncline.storage.records import (
@@ -497,7 +498,7 @@ def _latest_sync(conn: sqlite3.Connection, space: str) -> SyncRun | None:
     return codec.sync_from(row) if row else None
 
 
-class SQLiteReader(WebhookReads):
+class SQLiteReader(DashboardReads, WebhookReads):
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
