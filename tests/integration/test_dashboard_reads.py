@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from syncline.services import ingest, replay
+from syncline.services import ingest, profiles, replay
 from syncline.storage.sqlite import SQLiteStorage
 from tests.support.events import event
 
@@ -71,3 +71,15 @@ def test_replay_counts_what_it_accepts(storage: SQLiteStorage, space: str) -> No
     )
     assert ("preexisting_user_created", "accepted", 1) in reader.event_totals(space)
     assert reader.rejected_count(space, "pending", None, None, 10) == 0
+
+
+def test_a_search_window_ends_where_the_dashboard_asks(storage: SQLiteStorage, space: str) -> None:
+    now = 1_800_000_000_000
+    send(storage, space, *(user(f"u{i}", now) for i in range(6)), now=now)
+    reader = storage.reader()
+    assert reader.profile_window_end(space, None, 2) == "u1"
+    assert reader.profile_window_end(space, "u1", 3) == "u4"
+    assert reader.profile_window_end(space, "u4", 3) is None
+    rows, _, _, after = profiles.find(reader, space, "id=!u2&limit=10", upto="u4")
+    assert [r.user_id for r in rows] == ["u0", "u1", "u3", "u4"]
+    assert after is None

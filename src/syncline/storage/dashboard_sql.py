@@ -109,6 +109,16 @@ class DashboardReads:
         values[4] = bytes(values[4])
         return RejectedRow(*values)
 
+    def profile_window_end(self, space: str, after: str | None, rows: int) -> str | None:
+        """The id `rows` users after `after` in id order (an index walk of `rows` entries),
+        or None when fewer remain."""
+        row = self.conn.execute(
+            "SELECT user_id FROM users WHERE api_space_id = ? AND user_id > ? "
+            "ORDER BY user_id LIMIT 1 OFFSET ?",
+            (space, after or "", rows - 1),
+        ).fetchone()
+        return str(row[0]) if row else None
+
     def delivery_count(self, space: str, webhook_id: str, statuses: Sequence[str], cap: int) -> int:
         """A webhook's deliveries in these statuses, counted up to `cap` for each status."""
         total = 0

@@ -19,6 +19,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from syncline.clock import now_ms
+from syncline.domain import query as q
 from syncline.errors import AuthError, NotFound, RequestRejected, SynclineError
 from syncline.http import chart, forms, templating, uikit
 from syncline.http.context import context
@@ -30,8 +31,10 @@ from syncline.schemas.webhooks import ReplaySpec
 from syncline.services import dashboard, profiles, replay, syncstatus, things, webhooks
 from syncline.settings import Settings
 from syncline.storage.interface import Reader
+from syncline.storage.pages import decode_cursor, encode_cursor
 
 PAGE = 50
+WINDOW = 25_000  # profiles read at most per page of a search no index serves
 REJECT_CODES = (
     "field.missing",
     "field.type",
@@ -212,20 +215,36 @@ async def _replay_rejected(v: Visit, form: dict[str, list[str]]) -> str:
 
 
 # profiles ------------------------------------------------------------------------------------
+def _indexed(query: q.Query) -> bool:
+    """Terms the storage answers from an index: ids or emails, equal to one or in a list."""
+    return any(t.field in ("id", "email") and t.op in (q.EQ, q.IN) for t in query.terms)
+
+
 def _profiles(v: Visit, reader: Reader) -> dict[str, Any]:
+    """A page of matches; terms no index serves read at most WINDOW profiles a page."""
     typed = v.query.get("q", "")[:2000]
     raw = forms.typed_query(typed)
-    cursor = v.query.get("cursor")
-    raw = "&".join(filter(None, [raw, f"limit={PAGE}", cursor and f"cursor={quote(cursor)}"]))
+    cursor = v.query.get("cursor") or None
+    after = decode_cursor(cursor)[0] if cursor else None
     try:
-        rows, _, _, after = profiles.find(reader, v.space, raw)
-    except RequestRejected as exc:  # name the term as it was typed, not as it was encoded
+        query = q.parse(raw)
+    except q.QuerySyntaxError as exc:  # name the term as it was typed, not as it was encoded
         raise RequestRejected(unquote(str(exc))) from exc
+    bound = None
+    if query.terms and not _indexed(query):
+        bound = reader.profile_window_end(v.space, after, WINDOW)
+    paged = "&".join(filter(None, [raw, f"limit={PAGE}", cursor and f"cursor={quote(cursor)}"]))
+    rows, _, _, following = profiles.find(reader, v.space, paged, upto=bound)
+    searched_to = None
+    if following is None and bound is not None:
+        following, searched_to = encode_cursor(bound), bound
     return {
         "typed": typed,
         "rows": [profiles.served(r) for r in rows],
-        "next": f"?{urlencode({'q': typed, 'cursor': after})}" if after else None,
+        "next": f"?{urlencode({'q': typed, 'cursor': following})}" if following else None,
         "first_page": not cursor,
+        "searched_to": searched_to,
+        "window": WINDOW,
     }
 
 
