@@ -148,4 +148,4 @@ def test_bars_stack_rejected_on_accepted() -> None:
     assert (accepted.kind, accepted.x, accepted.height) == ("accepted", 100, 60)
     assert (rejected.kind, rejected.y + rejected.height) == ("rejected", accepted.y)
     assert rejected.title == "00:01 UTC: 6 accepted, 4 rejected"
-    assert [label for _, label in drawn.labels] == ["00:00", "00:01"]
+    assert drawn.labels == [(0, "00:00", "start"), (200, "00:01", "end")]

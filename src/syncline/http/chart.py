@@ -27,7 +27,7 @@ class Chart:
     height: int
     bars: list[Bar]
     peak: int
-    labels: list[tuple[float, str]]  # x, HH:MM (UTC)
+    labels: list[tuple[float, str, str]]  # x, HH:MM (UTC), text-anchor
     accepted: int
     rejected: int
 
@@ -47,7 +47,7 @@ def bars(minutes: Sequence[Minute], width: int = WIDTH, height: int = HEIGHT) ->
     peak = nice_ceiling(max((m.accepted + m.rejected for m in minutes), default=0))
     slot = width / max(len(minutes), 1)
     out: list[Bar] = []
-    labels: list[tuple[float, str]] = []
+    labels: list[tuple[float, str, str]] = []
     for i, m in enumerate(minutes):
         x = i * slot
         at = _clock(m.minute)
@@ -59,8 +59,10 @@ def bars(minutes: Sequence[Minute], width: int = WIDTH, height: int = HEIGHT) ->
         if m.rejected:
             y = plot - accepted_h - rejected_h
             out.append(Bar(x, y, slot - 1, rejected_h, "rejected", title))
-        if i % 15 == 0 or i == len(minutes) - 1:
-            labels.append((x, at))
+        if i == len(minutes) - 1:
+            labels.append((float(width), at, "end"))
+        elif i % 15 == 0:
+            labels.append((x, at, "start"))
     return Chart(
         width,
         height,
