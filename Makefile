@@ -35,6 +35,7 @@ bench: install
 	$(BIN)/python bench/profiles.py
 	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/import.py
+	$(BIN)/python bench/dashboard.py
 
 crash: install
 	$(BIN)/python bench/crash.py --backend sqlite

@@ -16,7 +16,7 @@ from syncline.errors import SynclineError
 from syncline.http import errors
 from syncline.http.context import Context
 from syncline.http.ratelimit import RateLimiter
-from syncline.http.routes import admin, collect, docs, health, profiles, webhooks
+from syncline.http.routes import admin, collect, docs, health, profiles, ui, webhooks
 from syncline.metrics import Metrics
 from syncline.services.ingest import Limits
 from syncline.settings import Settings
@@ -102,6 +102,7 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
             *admin.routes,
             *health.routes,
             *docs.routes,
+            *ui.routes,
         ],
         lifespan=lifespan,
         exception_handlers={
@@ -111,6 +112,7 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
         },
     )
     app.state.syncline = ctx
+    app.state.ui = ui.build(settings)
     return app
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections import Counter
 from dataclasses import dataclass
 
 import msgspec
@@ -17,6 +18,7 @@ from syncline.errors import PayloadTooLarge, RequestRejected
 from syncline.schemas import collect as c
 from syncline.schemas.collect import CollectResponse, Event, EventError, InvalidEvent
 from syncline.services.apply import ACCEPTED, DUPLICATE, Applier
+from syncline.storage import dashboard_sql
 from syncline.storage.interface import UnitOfWork
 from syncline.storage.records import RejectedRow
 
@@ -98,6 +100,7 @@ def commit_many(
     by_decoded = {id(d): o for d, o in zip(valid, outcomes, strict=True)}
     answers: list[CollectResponse] = []
     rejected: list[RejectedRow] = []
+    counts: Counter[tuple[str, str]] = Counter()
     for decoded, now in requests:
         invalid: list[InvalidEvent] = []
         accepted = duplicates = 0
@@ -105,6 +108,7 @@ def commit_many(
             outcome = d.result if isinstance(d.result, EventError) else by_decoded[id(d)]
             if outcome == ACCEPTED:
                 accepted += 1
+                counts[_kind(d.result), dashboard_sql.ACCEPTED] += 1
             elif outcome == DUPLICATE:
                 duplicates += 1
             elif isinstance(outcome, EventError):
@@ -116,11 +120,17 @@ def commit_many(
                     )
                 )
                 rejected.append(rejected_row(d, outcome, now))
+                counts[outcome.type or "unknown", dashboard_sql.REJECTED] += 1
         answers.append(CollectResponse(invalid, accepted, duplicates))
     if rejected:
         uow.insert_rejected(space, rejected)
     applier.flush()
+    dashboard_sql.count_events(uow, space, applier.now // 60_000, counts)
     return answers
+
+
+def _kind(result: Event | EventError) -> str:
+    return result.type or "unknown" if isinstance(result, EventError) else c.event_type(result)
 
 
 def rejected_row(d: Decoded, error: EventError, now: int) -> RejectedRow:

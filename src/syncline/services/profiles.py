@@ -52,13 +52,18 @@ def served(row: ProfileRow) -> dict[str, Any]:
 
 
 def find(
-    reader: Reader, space: str, query_string: str
+    reader: Reader, space: str, query_string: str, upto: str | None = None
 ) -> tuple[list[ProfileRow], q.Query, int, str | None]:
-    """One page of matching profiles, in id order, and the cursor of the next page."""
+    """One page of matching profiles, in id order, and the cursor of the next page.
+
+    `upto` stops the search at that id (the dashboard reads a bounded window of ids a page).
+    """
     try:
         query = q.parse(query_string)
     except q.QuerySyntaxError as exc:
         raise RequestRejected(str(exc)) from exc
+    if upto is not None:
+        query = q.Query((*query.terms, q.Term("id", q.LTE, (upto,))), query.params)
     limit = _limit(query.params.get("limit"))
     cursor = query.params.get("cursor")
     after = decode_cursor(cursor)[0] if cursor else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -9,6 +10,7 @@ from syncline.errors import error_text
 from syncline.schemas.collect import EventError
 from syncline.services.apply import ACCEPTED, DUPLICATE, Applier
 from syncline.services.ingest import Limits, validate
+from syncline.storage import dashboard_sql
 from syncline.storage.interface import UnitOfWork
 from syncline.storage.records import RejectedRow
 
@@ -47,6 +49,10 @@ def replay(
         _record(row, outcome, now, result)
     uow.update_rejected(space, rows)
     applier.flush()
+    accepted = Counter(
+        (row.type or "unknown", dashboard_sql.ACCEPTED) for row in rows if row.status == ACCEPTED
+    )
+    dashboard_sql.count_events(uow, space, now // 60_000, accepted)
     return result
 
 

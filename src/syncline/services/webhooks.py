@@ -145,7 +145,7 @@ def view(reader: Reader, space: str, row: WebhookRow, secret: str | None = None)
             if row.batch_max_events
             else None
         ),
-        "state": _state(row),
+        "state": state_of(row),
         "disabledReason": row.disabled_reason,
         "backlog": counts["pending"] + counts["inflight"],
         "delivered": counts["delivered"],
@@ -159,7 +159,8 @@ def view(reader: Reader, space: str, row: WebhookRow, secret: str | None = None)
     return out
 
 
-def _state(row: WebhookRow) -> str:
+def state_of(row: WebhookRow) -> str:
+    """enabled, paused or disabled as stored; failing: enabled, and its last attempts failed."""
     if row.state == webhooks.ENABLED and row.failing_since is not None:
         return "failing"
     return row.state

@@ -142,6 +142,8 @@ rejected_events = sa.Table(
     sa.Column("replayed_at", sa.BigInteger, nullable=True),
     sa.Column("replay_count", sa.Integer, nullable=False),
     sa.Index("rejected_by_status", "api_space_id", "status", "rejected_id"),
+    sa.Index("rejected_by_code", "api_space_id", "status", "code", "rejected_id"),
+    sa.Index("rejected_by_type", "api_space_id", "status", "type", "rejected_id"),
 )
 
 sync_runs = sa.Table(
@@ -237,4 +239,24 @@ delivery_attempts = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("outcome", sa.Text, nullable=False),
     sa.Index("attempts_by_time", "api_space_id", "webhook_id", "at"),
+)
+
+# The dashboard's counters, written in the ingest transaction: events per minute and in total.
+event_counts = sa.Table(
+    "event_counts",
+    metadata,
+    sa.Column("api_space_id", sa.Text, primary_key=True),
+    sa.Column("minute", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("type", sa.Text, primary_key=True),
+    sa.Column("outcome", sa.Text, primary_key=True),  # accepted | rejected
+    sa.Column("n", sa.BigInteger, nullable=False),
+)
+
+event_totals = sa.Table(
+    "event_totals",
+    metadata,
+    sa.Column("api_space_id", sa.Text, primary_key=True),
+    sa.Column("type", sa.Text, primary_key=True),
+    sa.Column("outcome", sa.Text, primary_key=True),
+    sa.Column("n", sa.BigInteger, nullable=False),
 )

@@ -20,6 +20,7 @@ from syncline.domain.users import UserState
 from syncline.errors import RequestRejected, StorageUnavailable, error_text
 from syncline.storage import codec, profile_sql
 from syncline.storage.conn import Blob, Conn, marks
+from syncline.storage.dashboard_sql import DashboardReads
 from syncline.storage.interface import chunks
 from syncline.storage.pages import decode_cursor, encode_cursor
 from syncline.storage.records import (
@@ -428,7 +429,7 @@ def _latest_sync(conn: Conn, space: str) -> SyncRun | None:
     return codec.sync_from(row) if row else None
 
 
-class SqlReader(WebhookReads):
+class SqlReader(DashboardReads, WebhookReads):
     dialect: ModuleType = profile_sql  # where(query) over the document
     profiles_from = "users"
     hint_email = ""

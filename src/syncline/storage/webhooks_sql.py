@@ -23,6 +23,12 @@ _WEBHOOK_COLUMNS = (
     "failing_since, last_success_at, last_failure_at"
 )
 OPEN = ("pending", "inflight")
+# A claim reads the webhook's state itself: a pause (or disable) committed a moment ago stops
+# new claims at once, whatever a worker's copy of the row still says.
+_ENABLED = (
+    "AND EXISTS (SELECT 1 FROM webhooks w WHERE w.api_space_id = d.api_space_id "
+    "AND w.webhook_id = d.webhook_id AND w.state = 'enabled') "
+)
 _UPSERT = ", ".join(f"{c} = excluded.{c}" for c in _WEBHOOK_COLUMNS.replace(" ", "").split(",")[1:])
 
 
@@ -147,7 +153,7 @@ class WebhookWrites:
             "SELECT d.event_id, d.user_id, d.revision, d.attempts, p.envelope, d.batch_id "
             "FROM deliveries d JOIN profile_events p ON p.api_space_id = d.api_space_id "
             "AND p.event_id = d.event_id WHERE d.api_space_id = ? AND d.webhook_id = ? "
-            f"AND d.status = 'pending' AND d.next_at <= ? {order} "
+            f"AND d.status = 'pending' AND d.next_at <= ? {order} {_ENABLED}"
             "ORDER BY d.next_at, d.created_at, d.user_id, d.revision LIMIT ?" + self.claim_lock,
             (space, webhook.webhook_id, now, limit),
         ).fetchall()
