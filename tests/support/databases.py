@@ -16,6 +16,8 @@ from pathlib import Path
 
 import psycopg
 
+from syncline.http import app
+from syncline.settings import Settings
 from syncline.storage.interface import Storage
 
 ADMIN_URL = os.environ.get("SYNCLINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -37,13 +39,8 @@ def database_url(name: str) -> str:
 
 
 def open_storage(url: str) -> Storage:
-    if url.startswith("sqlite:///"):
-        from syncline.storage.sqlite import SQLiteStorage
-
-        return SQLiteStorage(url.removeprefix("sqlite:///"), "NORMAL")
-    from syncline.storage.postgres import PostgresStorage
-
-    return PostgresStorage(url)
+    """The storage `syncline serve` opens for `url` (SQLite with synchronous=NORMAL)."""
+    return app.open_storage(Settings.load(env={}, database_url=url, sqlite_synchronous="NORMAL"))
 
 
 class Databases:

@@ -125,7 +125,7 @@ def commit_many(
     if rejected:
         uow.insert_rejected(space, rejected)
     applier.flush()
-    dashboard_sql.count_events(uow, space, applier.now // 60_000, counts)
+    uow.count_events(space, applier.now // 60_000, counts)
     return answers
 
 

@@ -52,7 +52,7 @@ def replay(
     accepted = Counter(
         (row.type or "unknown", dashboard_sql.ACCEPTED) for row in rows if row.status == ACCEPTED
     )
-    dashboard_sql.count_events(uow, space, now // 60_000, accepted)
+    uow.count_events(space, now // 60_000, accepted)
     return result
 
 

@@ -2,67 +2,54 @@
 
 Only `conn.execute(sql, params)` with `?` placeholders, COALESCE, booleans as `col`/`NOT col`
 and plain `ON CONFLICT ... DO UPDATE` upserts. `DashboardReads` is mixed into a backend's
-reader; `count_events` is the one write, run inside the ingest transaction by the services
-that accept or reject events. Every read is an index range scan of bounded size: the counters
-are keyed by minute, and counts stop at a cap (`count <= cap`, shown as "cap+").
+reader, `DashboardWrites` (the one write, `count_events`) into its unit of work, where the
+services that accept or reject events call it inside the ingest transaction. Every read is an
+index range scan of bounded size: the counters are keyed by minute, and counts stop at a cap
+(`count <= cap`, shown as "cap+").
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, cast
 
+from syncline.storage import rejected_sql
+from syncline.storage.conn import Conn
 from syncline.storage.records import RejectedRow
 
 RETAIN_MINUTES = 2 * 24 * 60  # per-minute counts kept; the dashboard shows the last hour
 ACCEPTED, REJECTED = "accepted", "rejected"
-_REJECTED_COLUMNS = (
-    "rejected_id, event_id, event_index, type, raw, code, field, message, received_at, "
-    "status, replayed_at, replay_count"
-)
 
 
-class Connection(Protocol):
-    def execute(self, sql: str, parameters: Sequence[Any], /) -> Any: ...
+class DashboardWrites:
+    conn: Conn
 
-
-class _Transaction(Protocol):
-    conn: Connection
-
-
-def count_events(
-    uow: object, space: str, minute: int, counts: Mapping[tuple[str, str], int]
-) -> None:
-    """Add `{(type, outcome): n}` to the minute's and the total counts, in `uow`'s transaction.
-
-    `uow` is a unit of work of a backend built on `conn` (SQLite's, PostgreSQL's): the counts
-    commit or roll back with the events they count. Old minutes are dropped on the way (an
-    index seek that usually finds nothing).
-    """
-    if not counts:
-        return
-    conn = cast(_Transaction, uow).conn
-    for (kind, outcome), n in sorted(counts.items()):
-        conn.execute(
-            "INSERT INTO event_counts (api_space_id, minute, type, outcome, n) "
-            "VALUES (?,?,?,?,?) ON CONFLICT (api_space_id, minute, type, outcome) "
-            "DO UPDATE SET n = event_counts.n + excluded.n",
-            (space, minute, kind, outcome, n),
+    def count_events(self, space: str, minute: int, counts: Mapping[tuple[str, str], int]) -> None:
+        """Add `{(type, outcome): n}` to the minute's and the total counts, in this
+        transaction: the counts commit or roll back with the events they count. Old minutes
+        are dropped on the way (an index seek that usually finds nothing)."""
+        if not counts:
+            return
+        for (kind, outcome), n in sorted(counts.items()):
+            self.conn.execute(
+                "INSERT INTO event_counts (api_space_id, minute, type, outcome, n) "
+                "VALUES (?,?,?,?,?) ON CONFLICT (api_space_id, minute, type, outcome) "
+                "DO UPDATE SET n = event_counts.n + excluded.n",
+                (space, minute, kind, outcome, n),
+            )
+            self.conn.execute(
+                "INSERT INTO event_totals (api_space_id, type, outcome, n) VALUES (?,?,?,?) "
+                "ON CONFLICT (api_space_id, type, outcome) "
+                "DO UPDATE SET n = event_totals.n + excluded.n",
+                (space, kind, outcome, n),
+            )
+        self.conn.execute(
+            "DELETE FROM event_counts WHERE api_space_id = ? AND minute < ?",
+            (space, minute - RETAIN_MINUTES),
         )
-        conn.execute(
-            "INSERT INTO event_totals (api_space_id, type, outcome, n) VALUES (?,?,?,?) "
-            "ON CONFLICT (api_space_id, type, outcome) "
-            "DO UPDATE SET n = event_totals.n + excluded.n",
-            (space, kind, outcome, n),
-        )
-    conn.execute(
-        "DELETE FROM event_counts WHERE api_space_id = ? AND minute < ?",
-        (space, minute - RETAIN_MINUTES),
-    )
 
 
 class DashboardReads:
-    conn: Any
+    conn: Conn
 
     def event_counts(self, space: str, since_minute: int) -> list[tuple[int, str, str, int]]:
         """`(minute, type, outcome, n)` from `since_minute` on, oldest first."""
@@ -86,11 +73,7 @@ class DashboardReads:
         self, space: str, status: str | None, code: str | None, type: str | None, cap: int
     ) -> int:
         """Rejected events matching the filter, counted up to `cap`."""
-        where, args = "api_space_id = ?", [space]
-        for column, value in (("status", status), ("code", code), ("type", type)):
-            if value is not None:
-                where += f" AND {column} = ?"
-                args.append(value)
+        where, args = rejected_sql.where(space, status, code, type)
         row = self.conn.execute(
             f"SELECT COUNT(*) FROM (SELECT 1 FROM rejected_events WHERE {where} LIMIT ?) capped",
             (*args, cap),
@@ -99,15 +82,11 @@ class DashboardReads:
 
     def rejected_event(self, space: str, rejected_id: str) -> RejectedRow | None:
         row = self.conn.execute(
-            f"SELECT {_REJECTED_COLUMNS} FROM rejected_events "
+            f"SELECT {rejected_sql.COLUMNS} FROM rejected_events "
             "WHERE api_space_id = ? AND rejected_id = ?",
             (space, rejected_id),
         ).fetchone()
-        if row is None:
-            return None
-        values = list(row)
-        values[4] = bytes(values[4])
-        return RejectedRow(*values)
+        return rejected_sql.row(row) if row else None
 
     def profile_window_end(self, space: str, after: str | None, rows: int) -> str | None:
         """The id `rows` users after `after` in id order (an index walk of `rows` entries),

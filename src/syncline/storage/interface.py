@@ -6,7 +6,7 @@ all. `Reader` answers queries outside any write transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -71,6 +71,11 @@ class UnitOfWork(Protocol):
         limit: int,
     ) -> list[RejectedRow]: ...
     def update_rejected(self, space: str, rows: Sequence[RejectedRow]) -> None: ...
+
+    # the dashboard's per-minute and total counts, written with the events they count
+    def count_events(
+        self, space: str, minute: int, counts: Mapping[tuple[str, str], int]
+    ) -> None: ...
 
     # webhooks: subscriptions, the outbox, deliveries
     def save_webhook(self, space: str, w: WebhookRow) -> None: ...

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from syncline.domain import query as q
+from syncline.storage.conn import marks
 from syncline.storage.records import ProfileRow
 
 COLUMNS = "user_id, profile, etag, revision, created_on, updated_on"
@@ -65,8 +66,7 @@ def _term(term: q.Term, json_term: JsonTerm) -> tuple[str, list[Any]]:
         emails = [str(v) for v in term.values]
         # A visible profile's email is its user's, whose lower case the indexed column holds:
         # a necessary condition the index serves, before the exact test on the document.
-        marks = ",".join("?" * len(emails)) or "NULL"
-        return f"(email IN ({marks}) AND {sql})", [*(e.lower() for e in emails), *args]
+        return f"(email IN ({marks(len(emails))}) AND {sql})", [*(e.lower() for e in emails), *args]
     return sql, args
 
 

@@ -18,9 +18,9 @@ from syncline.domain.sync import SyncRun
 from syncline.domain.things import ThingState
 from syncline.domain.users import UserState
 from syncline.errors import RequestRejected, StorageUnavailable, error_text
-from syncline.storage import codec, profile_sql
+from syncline.storage import codec, profile_sql, rejected_sql
 from syncline.storage.conn import Blob, Conn, marks
-from syncline.storage.dashboard_sql import DashboardReads
+from syncline.storage.dashboard_sql import DashboardReads, DashboardWrites
 from syncline.storage.interface import chunks
 from syncline.storage.pages import decode_cursor, encode_cursor
 from syncline.storage.records import (
@@ -37,7 +37,7 @@ from syncline.storage.webhooks_sql import WebhookReads, WebhookWrites
 _CHUNK = 900
 
 
-class SqlUnitOfWork(WebhookWrites):
+class SqlUnitOfWork(DashboardWrites, WebhookWrites):
     def __init__(self, conn: Conn) -> None:
         self.conn = conn
         self._savepoints = 0
@@ -302,7 +302,7 @@ class SqlUnitOfWork(WebhookWrites):
             "INSERT INTO rejected_events (api_space_id, rejected_id, event_id, event_index, "
             "type, raw, code, field, message, received_at, status, replayed_at, replay_count) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [(space, *_rejected_values(r)) for r in rows],
+            [(space, *rejected_sql.values(r)) for r in rows],
         )
 
     def load_rejected(
@@ -313,16 +313,16 @@ class SqlUnitOfWork(WebhookWrites):
         type: str | None,
         limit: int,
     ) -> list[RejectedRow]:
-        where, args = _rejected_filter(space, "pending", code, type)
+        where, args = rejected_sql.where(space, "pending", code, type)
         if ids is not None:
             where += f" AND rejected_id {self.among(len(ids))}"
             args.extend(self.spread(ids))
         rows = self.conn.execute(
-            f"SELECT {_REJECTED_COLUMNS} FROM rejected_events WHERE {where} "
+            f"SELECT {rejected_sql.COLUMNS} FROM rejected_events WHERE {where} "
             f"ORDER BY rejected_id LIMIT ?",
             (*args, limit),
         )
-        return [RejectedRow(*row) for row in rows]
+        return [rejected_sql.row(row) for row in rows]
 
     def update_rejected(self, space: str, rows: Sequence[RejectedRow]) -> None:
         self.conn.executemany(
@@ -380,40 +380,6 @@ class SqlUnitOfWork(WebhookWrites):
             (now, space, kind),
         )
         return cur.rowcount
-
-
-_REJECTED_COLUMNS = (
-    "rejected_id, event_id, event_index, type, raw, code, field, message, received_at, "
-    "status, replayed_at, replay_count"
-)
-
-
-def _rejected_values(r: RejectedRow) -> tuple[Any, ...]:
-    return (
-        r.rejected_id,
-        r.event_id,
-        r.event_index,
-        r.type,
-        Blob(r.raw),
-        r.code,
-        r.field,
-        r.message,
-        r.received_at,
-        r.status,
-        r.replayed_at,
-        r.replay_count,
-    )
-
-
-def _rejected_filter(
-    space: str, status: str | None, code: str | None, type: str | None
-) -> tuple[str, list[Any]]:
-    where, args = "api_space_id = ?", [space]
-    for column, value in (("status", status), ("code", code), ("type", type)):
-        if value is not None:
-            where += f" AND {column} = ?"
-            args.append(value)
-    return where, args
 
 
 def _missing(user_created: bool, thing_created: bool) -> list[str]:
@@ -583,16 +549,16 @@ class SqlReader(DashboardReads, WebhookReads):
         cursor: str | None,
         limit: int,
     ) -> Page:
-        where, args = _rejected_filter(space, status, code, type)
+        where, args = rejected_sql.where(space, status, code, type)
         if cursor is not None:
             where += " AND rejected_id > ?"
             args.append(decode_cursor(cursor)[0])
         rows = self.conn.execute(
-            f"SELECT {_REJECTED_COLUMNS} FROM rejected_events WHERE {where} "
+            f"SELECT {rejected_sql.COLUMNS} FROM rejected_events WHERE {where} "
             f"ORDER BY rejected_id LIMIT ?",
             (*args, limit + 1),
         ).fetchall()
-        items = [_rejected_item(RejectedRow(*row)) for row in rows[:limit]]
+        items = [_rejected_item(rejected_sql.row(row)) for row in rows[:limit]]
         more = len(rows) > limit
         return Page(items, encode_cursor(rows[limit - 1][0]) if more else None)
 
