@@ -43,6 +43,10 @@ class PayloadTooLarge(RequestRejected):
     pass
 
 
+class BodyTimedOut(RequestRejected):
+    pass
+
+
 class Conflict(SynclineError):
     pass
 

@@ -41,6 +41,7 @@ class Settings:
     delivery_worker: bool = True  # `serve` also delivers webhooks
     max_header_bytes: int = 32 * 1024  # request line and headers; 431 above
     header_timeout_seconds: float = 10.0  # a request's headers must arrive within this
+    body_timeout_seconds: float = 30.0  # and its body within this of the headers; 408 after
     rate_limit: float = 0.0  # requests per second per credential; 0: no limit
     rate_limit_burst: int = 0  # requests at once; 0: twice the rate
     max_body_bytes: int = 1024 * 1024
@@ -83,6 +84,8 @@ class Settings:
             raise ConfigError("SYNCLINE_MAX_HEADER_BYTES", "must be at least 1024")
         if self.header_timeout_seconds <= 0:
             raise ConfigError("SYNCLINE_HEADER_TIMEOUT_SECONDS", "must be > 0")
+        if self.body_timeout_seconds <= 0:
+            raise ConfigError("SYNCLINE_BODY_TIMEOUT_SECONDS", "must be > 0")
         if self.rate_limit < 0:
             raise ConfigError("SYNCLINE_RATE_LIMIT", "must be >= 0 (0: no limit)")
         if self.rate_limit_burst < 0:

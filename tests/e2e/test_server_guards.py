@@ -3,6 +3,8 @@
 - Oversized request headers: 431, connection closed, the server unharmed.
 - A client trickling its headers, or connecting and sending nothing: dropped after
   SYNCLINE_HEADER_TIMEOUT_SECONDS.
+- A client trickling its body: 408 after SYNCLINE_BODY_TIMEOUT_SECONDS, connection closed,
+  nothing of it stored, other clients served meanwhile.
 - SIGTERM: no new connections, the request in flight finishes (its 200 is durable), then exit;
   a second SIGTERM while one is still in flight forces the exit.
 """
@@ -119,6 +121,49 @@ def stored(db: Path) -> set[str]:
         return {r[0] for r in conn.execute("SELECT event_id FROM events")}
     finally:
         conn.close()
+
+
+def test_a_client_trickling_its_body_gets_408_and_nothing_is_stored(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "body.db", extra_env={"SYNCLINE_BODY_TIMEOUT_SECONDS": "1"})
+    tenant = create_space(server.database_url, cwd=tmp_path)
+    server.start()
+    secret = (tenant.client_id, tenant.client_secret)
+    try:
+        started = time.monotonic()
+        sock, rest = partial_collect(server, secret, ["slow-1", "slow-2"])
+        answer = b""
+        for byte in rest[:30]:  # a byte every 0.1 s: the whole rest would take minutes
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                break
+            time.sleep(0.1)
+        answer = read_all(sock)
+        elapsed = time.monotonic() - started
+        sock.close()
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408 "), answer[:200]
+        assert b"connection: close" in head.lower()
+        assert json.loads(body) == {
+            "reason": "COMMON.REQUEST_TIMEOUT",
+            "error_message": "body: not received within 1 s",
+        }
+        assert 0.9 < elapsed < 4.5
+        quick, rest = partial_collect(server, secret, ["quick-1"])  # others are served
+        quick.sendall(rest)
+        assert read_until_answer(quick).startswith(b"HTTP/1.1 200 ")
+        quick.close()
+    finally:
+        server.kill()
+    assert stored(server.db_path) == {"quick-1"}
+
+
+def read_until_answer(sock: socket.socket) -> bytes:
+    """The head of one answer on a kept-alive connection."""
+    out = b""
+    while b"\r\n\r\n" not in out and (chunk := sock.recv(65536)):
+        out += chunk
+    return out
 
 
 def test_sigterm_finishes_the_request_in_flight_then_exits(tmp_path: Path) -> None:

@@ -392,6 +392,8 @@ def test_a_rejected_write_emits_nothing(server: LiveServer, tenant: Tenant, hook
         ({"url": "https://x.io/h", "ordering": "random"}, "ordering"),
         ({"url": "https://x.io/h", "batch": {"maxEvents": 501}}, "maxEvents"),
         ({"url": "https://x.io/h", "batch": {"maxEvents": 5, "timeoutSeconds": 61}}, "timeout"),
+        ({"url": "https://x.io/h", "batch": {"maxEvents": 5.5}}, "maxEvents"),
+        ({"url": "https://x.io/h", "batch": {"maxEvents": "5"}}, "maxEvents"),
         ({"url": "https://x.io/h", "colour": "red"}, "colour"),
     ],
 )
@@ -402,6 +404,17 @@ def test_bad_subscriptions_are_400_naming_the_field(
         answer = client.post(f"/apispaces/{tenant.space}/webhooks", json=spec)
     assert answer.status_code == 400, answer.text
     assert field in answer.json()["error_message"]
+
+
+def test_a_whole_number_written_with_a_fraction_is_an_integer(
+    server: LiveServer, tenant: Tenant
+) -> None:
+    # JSON has one number type (and JSON Schema's "integer" takes 5.0): only a fraction is bad.
+    spec = {"url": "https://x.io/h", "batch": {"maxEvents": 5.0, "timeoutSeconds": 2.0}}
+    with api(server, tenant) as client:
+        answer = client.post(f"/apispaces/{tenant.space}/webhooks", json=spec)
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["batch"] == {"maxEvents": 5, "timeoutSeconds": 2}
 
 
 def test_private_addresses_are_refused_unless_allowed(database_url: str) -> None:

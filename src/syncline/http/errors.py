@@ -16,6 +16,7 @@ log = structlog.get_logger("syncline.http")
 
 _STATUS: list[tuple[type[Exception], int, str]] = [
     (errors.PayloadTooLarge, 413, "COMMON.PAYLOAD_TOO_LARGE"),
+    (errors.BodyTimedOut, 408, "COMMON.REQUEST_TIMEOUT"),
     (errors.RequestRejected, 400, "COMMON.REQUEST_VALIDATION"),
     (errors.AuthError, 401, "AUTH.UNAUTHORIZED"),
     (errors.NotFound, 404, "COMMON.NOT_FOUND"),
@@ -32,6 +33,8 @@ async def on_syncline_error(request: Request, exc: Exception) -> Response:
             headers = {"WWW-Authenticate": challenge(request)} if status == 401 else {}
             if isinstance(exc, errors.RateLimited):
                 headers["Retry-After"] = str(exc.retry_after)
+            if status == 408:
+                headers["Connection"] = "close"  # the rest of that body is not waited for
             if status == 503:
                 headers["Retry-After"] = "1"
                 log.warning("storage unavailable", error=str(exc), path=request.url.path)

@@ -9,13 +9,17 @@ more top-level keys, which a Struct cannot say: `OPEN` lists the `additionalProp
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from syncline.schemas.collect import Email, Id, Scalar, Text, UtcOffset
 
+T = TypeVar("T")
+ReadOnly = Annotated[T, Meta(extra_json_schema={"readOnly": True})]
+# A custom field's name: no NUL, and no leading `_` but for the system fields.
+FIELD_NAME = r"^(?:_(?:createdOn|updatedOn|revision)|[^_\x00][^\x00]*)$"
 Iso = Annotated[
     str, Meta(description="ISO 8601 UTC with milliseconds", examples=["2026-11-22T09:30:00.000Z"])
 ]
@@ -64,10 +68,10 @@ class ProfileBody(msgspec.Struct, kw_only=True):
     email: Email | UnsetType | None = UNSET
     utcOffset: UtcOffset | UnsetType | None = UNSET
     analysisConsent: bool | UnsetType | None = UNSET
-    unsubscribed: bool | UnsetType = UNSET
-    created_on: Any = msgspec.field(name="_createdOn", default=UNSET)
-    updated_on: Any = msgspec.field(name="_updatedOn", default=UNSET)
-    revision: Any = msgspec.field(name="_revision", default=UNSET)
+    unsubscribed: ReadOnly[bool] | UnsetType = UNSET
+    created_on: ReadOnly[Any] = msgspec.field(name="_createdOn", default=UNSET)
+    updated_on: ReadOnly[Any] = msgspec.field(name="_updatedOn", default=UNSET)
+    revision: ReadOnly[Any] = msgspec.field(name="_revision", default=UNSET)
 
 
 class HistoryEntry(msgspec.Struct):
@@ -184,7 +188,7 @@ OPEN: dict[type, dict[str, Any]] = {
     Profile: {"additionalProperties": msgspec.json.schema(Scalar)},
     ProfileBody: {
         "additionalProperties": msgspec.json.schema(Scalar | None),
-        "propertyNames": {"minLength": 1, "maxLength": 128},
+        "propertyNames": {"minLength": 1, "maxLength": 128, "pattern": FIELD_NAME},
         "maxProperties": 100,
     },
 }

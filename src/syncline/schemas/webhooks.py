@@ -7,6 +7,12 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
+from syncline.domain.webhooks import EVENT_NAMES, ORDERING, WILDCARD
+
+# Documented as enums; checked by the service (one clear error naming what is available).
+EventName = Annotated[str, Meta(extra_json_schema={"enum": [*EVENT_NAMES, WILDCARD]})]
+Ordering = Annotated[str, Meta(extra_json_schema={"enum": list(ORDERING)})]
+
 
 class BatchSpec(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     """Send a JSON array of envelopes, flushed at `maxEvents` or after `timeoutSeconds`."""
@@ -19,10 +25,12 @@ class WebhookSpec(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     """A new subscription. `secret` (>= 16 characters) is generated when absent."""
 
     url: Annotated[str, Meta(min_length=1, max_length=2048)]
-    events: list[str] = msgspec.field(default_factory=lambda: ["profile.*"])
+    events: Annotated[list[EventName], Meta(min_length=1)] = msgspec.field(
+        default_factory=lambda: [WILDCARD]
+    )
     secret: Annotated[str, Meta(min_length=16, max_length=256)] | None = None
     include_preexisting: bool = True
-    ordering: str = "profile"
+    ordering: Ordering = "profile"
     batch: BatchSpec | None = None
     enabled: bool = True
 
@@ -31,9 +39,9 @@ class WebhookPatch(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     """A change to a subscription; absent fields stay as they are."""
 
     url: Annotated[str, Meta(min_length=1, max_length=2048)] | None = None
-    events: list[str] | None = None
+    events: Annotated[list[EventName], Meta(min_length=1)] | None = None
     include_preexisting: bool | None = None
-    ordering: str | None = None
+    ordering: Ordering | None = None
     batch: BatchSpec | None = None
     enabled: bool | None = None
 

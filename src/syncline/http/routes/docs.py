@@ -408,7 +408,10 @@ EXTRAS: dict[tuple[str, str], Extra] = {
     ),
     ("get", _PROFILE + "/history"): Extra(
         query=("limit", "cursor"),
-        answers={"400": ("Bad request: a bad limit or cursor", None), "404": _NOT_FOUND},
+        answers={
+            "400": ("Bad request: a bad limit or cursor", None),
+            "404": ("Not found: no such profile (a deleted one keeps its history)", None),
+        },
     ),
     ("get", _PROFILE + "/things"): Extra(answers={"404": _NOT_FOUND}),
     ("get", "/apispaces/{space}/things/{thing_id}"): Extra(
@@ -431,6 +434,63 @@ EXTRAS: dict[tuple[str, str], Extra] = {
     ("get", _WH + "/attempts"): Extra(query=("limit", "cursor"), answers={"404": _NO_HOOK}),
     ("get", _WH + "/deadletters"): Extra(query=("limit", "cursor"), answers={"404": _NO_HOOK}),
     ("post", _WH + "/deadletters/replay"): Extra(answers={"404": _NO_HOOK}),
+}
+
+
+def operation_id(method: str, path: str) -> str:
+    """`getProfile`-like names from the path: its fixed words, a singular noun when a path
+    parameter follows it (`/webhooks/{webhook_id}/attempts` -> `getWebhookAttempts`)."""
+    parts = [p for p in path.split("/") if p and p not in ("apispaces", "{space}")]
+    words: list[str] = []
+    for i, part in enumerate(parts):
+        if part.startswith("{"):
+            continue
+        one = i + 1 < len(parts) and parts[i + 1].startswith("{")
+        word = part[:-1] if one and part.endswith("s") else part
+        words += [w for w in word.split("_") if w]
+    return method + "".join(w[:1].upper() + w[1:] for w in words)
+
+
+# OpenAPI links: what an answer lets a client (and schemathesis's stateful tests) call next.
+_SPACE = {"space": "$request.path.space"}
+_SAME_PROFILE = {**_SPACE, "profile_id": "$request.path.profile_id"}
+_FIRST_PROFILE = {**_SPACE, "profile_id": "$response.body#/0/id"}
+_NEW_HOOK = {**_SPACE, "webhook_id": "$response.body#/id"}
+_FIRST_HOOK = {**_SPACE, "webhook_id": "$response.body#/0/id"}
+_SAME_HOOK = {**_SPACE, "webhook_id": "$request.path.webhook_id"}
+_ON_PROFILE = [
+    ("get", _PROFILE),
+    ("put", _PROFILE),
+    ("patch", _PROFILE),
+    ("delete", _PROFILE),
+    ("post", _PROFILE + "/undelete"),
+    ("get", _PROFILE + "/history"),
+    ("get", _PROFILE + "/things"),
+]
+_ON_HOOK = [
+    ("get", _WH),
+    ("patch", _WH),
+    ("delete", _WH),
+    ("post", _WH + "/pause"),
+    ("post", _WH + "/resume"),
+    ("post", _WH + "/rotate"),
+    ("get", _WH + "/attempts"),
+    ("get", _WH + "/deadletters"),
+    ("post", _WH + "/deadletters/replay"),
+]
+LINKS: dict[tuple[str, str, str], tuple[dict[str, str], list[tuple[str, str]]]] = {
+    ("get", "/apispaces/{space}/profiles", "200"): (_FIRST_PROFILE, _ON_PROFILE),
+    ("get", _W, "200"): (_FIRST_HOOK, _ON_HOOK),
+    ("put", _PROFILE, "200"): (_SAME_PROFILE, _ON_PROFILE),
+    ("put", _PROFILE, "201"): (_SAME_PROFILE, _ON_PROFILE),
+    ("patch", _PROFILE, "200"): (_SAME_PROFILE, _ON_PROFILE),
+    ("delete", _PROFILE, "204"): (_SAME_PROFILE, _ON_PROFILE),
+    ("post", _PROFILE + "/undelete", "200"): (_SAME_PROFILE, _ON_PROFILE),
+    ("post", _W, "201"): (_NEW_HOOK, _ON_HOOK),
+    ("patch", _WH, "200"): (_SAME_HOOK, _ON_HOOK),
+    ("post", _WH + "/pause", "200"): (_SAME_HOOK, _ON_HOOK),
+    ("post", _WH + "/resume", "200"): (_SAME_HOOK, _ON_HOOK),
+    ("post", _WH + "/rotate", "200"): (_SAME_HOOK, _ON_HOOK),
 }
 
 
@@ -460,7 +520,12 @@ def build_spec() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for method, path, tag, summary, body, answer, security in OPERATIONS:
         extra = EXTRAS.get((method, path), Extra())
-        op: dict[str, Any] = {"tags": [tag], "summary": summary, "responses": {}}
+        op: dict[str, Any] = {
+            "operationId": operation_id(method, path),
+            "tags": [tag],
+            "summary": summary,
+            "responses": {},
+        }
         params: list[dict[str, Any]] = [
             {"name": p.strip("{}"), "in": "path", "required": True, "schema": {"type": "string"}}
             for p in path.split("/")
@@ -503,6 +568,16 @@ def build_spec() -> dict[str, Any]:
                 op["responses"][status] = answer_with(text, kind, extra.answer_headers)
             else:
                 op["responses"][status] = {"description": text, **err}
+        for status, answer_spec in op["responses"].items():
+            if (method, path, status) in LINKS:
+                parameters, targets = LINKS[method, path, status]
+                answer_spec["links"] = {
+                    operation_id(m, p)[:1].upper() + operation_id(m, p)[1:]: {
+                        "operationId": operation_id(m, p),
+                        "parameters": {k: v for k, v in parameters.items() if "{" + k + "}" in p},
+                    }
+                    for m, p in targets
+                }
         op["responses"] = dict(sorted(op["responses"].items()))
         paths.setdefault(path, {})[method] = op
     return {
