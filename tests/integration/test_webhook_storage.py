@@ -10,7 +10,7 @@ import pytest
 from syncline.clock import now_ms
 from syncline.services import ingest
 from syncline.storage.interface import Storage
-from syncline.storage.records import AttemptRow, OutboxRow, WebhookRow
+from syncline.storage.records import AttemptRow, OutboxRow, Settled, WebhookRow
 
 HOUR = 3_600_000
 
@@ -48,8 +48,13 @@ def test_claims_give_each_profile_its_oldest_open_revision_only(
         first = uow.claim(space, _hook(), 2000, 10_000, 100)
         assert sorted(c.event_id for c in first) == ["a-0", "b-0"]
         assert uow.claim(space, _hook(), 2000, 10_000, 100) == []  # both in flight
-        uow.settle(space, "w1", ["a-0"], "delivered", 2000, 2000, None)
-        uow.settle(space, "w1", ["b-0"], "pending", 5000, 2000, "HTTP 500")  # retry later
+        uow.settle_all(
+            [
+                Settled(space, "w1", ["a-0"], "delivered", 2000, None, None),
+                Settled(space, "w1", ["b-0"], "pending", 5000, "HTTP 500", None),  # retry later
+            ],
+            2000,
+        )
         second = uow.claim(space, _hook(), 3000, 10_000, 100)
         assert [c.event_id for c in second] == ["a-1"]  # b-1 waits behind b-0's retry
         none_ordered = uow.claim(space, _hook("none"), 6000, 10_000, 100)
@@ -88,10 +93,13 @@ def test_retention_prunes_what_is_done_and_keeps_what_is_not(storage: Storage, s
     _queue(storage, space, [("a", 0), ("b", 0)], at=1000)
     with storage.unit_of_work() as uow:
         uow.claim(space, _hook(), 2000, 9000, 10)
-        uow.settle(space, "w1", ["a-0"], "delivered", 2000, 2000, None)
-        uow.settle(space, "w1", ["b-0"], "pending", 2000, 2000, "HTTP 503")
-        uow.insert_attempt(
-            space, "w1", AttemptRow("t1", "a-0", ["a-0"], 2000, 200, 1.0, "ok", None, "delivered")
+        attempt = AttemptRow("t1", "a-0", ["a-0"], 2000, 200, 1.0, "ok", None, "delivered")
+        uow.settle_all(
+            [
+                Settled(space, "w1", ["a-0"], "delivered", 2000, None, attempt),
+                Settled(space, "w1", ["b-0"], "pending", 2000, "HTTP 503", None),
+            ],
+            2000,
         )
         assert uow.prune(before=10_000) == 1
     reader = storage.reader()

@@ -27,7 +27,7 @@ from syncline.clock import now_ms
 from syncline.delivery import schedule, sender, signing
 from syncline.settings import Settings
 from syncline.storage.interface import Storage, UnitOfWork
-from syncline.storage.records import AttemptRow, Claimed, WebhookRow
+from syncline.storage.records import AttemptRow, Claimed, Settled, WebhookRow
 from syncline.storage.writer import GroupCommitWriter
 
 log = structlog.get_logger("syncline.delivery")
@@ -178,16 +178,23 @@ class DeliveryWorker:
         disable_after = self.settings.webhook_disable_after_hours * 3_600_000
         now = now_ms()
 
+        outcomes = [
+            Settled(
+                s.space,
+                s.webhook_id,
+                s.event_ids,
+                s.status,
+                s.next_at,
+                _error_of(s.attempt),
+                s.attempt,
+            )
+            for s in items
+        ]
+
         def work(uow: UnitOfWork) -> list[list[Claimed]]:
+            uow.settle_all(outcomes, now)
             health: dict[tuple[str, str], bool] = {}
             for s in items:
-                if s.status == "unclaimed":
-                    uow.unclaim(s.space, s.webhook_id, s.event_ids)
-                else:
-                    error = _error_of(s.attempt)
-                    uow.settle(s.space, s.webhook_id, s.event_ids, s.status, s.next_at, now, error)
-                if s.attempt is not None:
-                    uow.insert_attempt(s.space, s.webhook_id, s.attempt)
                 if s.disable is not None:
                     uow.disable(s.space, s.webhook_id, s.disable)
                 elif s.ok is not None:

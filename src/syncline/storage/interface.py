@@ -25,6 +25,7 @@ from syncline.storage.records import (
     Page,
     ProfileRow,
     RejectedRow,
+    Settled,
     Space,
     WebhookRow,
 )
@@ -90,19 +91,8 @@ class UnitOfWork(Protocol):
     def claim(
         self, space: str, webhook: WebhookRow, now: int, lease_until: int, limit: int
     ) -> list[Claimed]: ...
-    def settle(
-        self,
-        space: str,
-        webhook_id: str,
-        event_ids: Sequence[str],
-        status: str,
-        next_at: int,
-        now: int,
-        error: str | None,
-    ) -> None: ...
-    def unclaim(self, space: str, webhook_id: str, event_ids: Sequence[str]) -> None: ...
+    def settle_all(self, outcomes: Sequence[Settled], now: int) -> None: ...
     def release_webhook(self, space: str, webhook_id: str) -> int: ...
-    def insert_attempt(self, space: str, webhook_id: str, a: AttemptRow) -> None: ...
     def record_health(
         self, space: str, webhook_id: str, ok: bool, now: int, disable_after_ms: int
     ) -> bool: ...

@@ -21,13 +21,16 @@ from functools import lru_cache
 from typing import Any
 
 import psycopg
+import structlog
 
 from syncline.errors import StorageUnavailable
 from syncline.storage import migrate, profile_pg
 from syncline.storage.conn import Blob, Cursor
+from syncline.storage.pg_statistics import Statistics
 from syncline.storage.records import EventRow
 from syncline.storage.sqlbase import SqlReader, SqlUnitOfWork
 
+log = structlog.get_logger("syncline.storage")
 _LOCK_NAMESPACE = 0x5359  # "SY": advisory locks of syncline (space locks, migrations)
 _MIGRATION_LOCK = 1
 _COPY_EVENTS = (
@@ -116,6 +119,7 @@ class PostgresStorage:
         self._local = threading.local()
         self._readers: list[PgConn] = []
         self._readers_lock = threading.Lock()
+        self.statistics = Statistics(driver_url(url))
 
     def migrate(self) -> None:
         """Alembic under a session advisory lock: processes starting together migrate once."""
@@ -144,6 +148,10 @@ class PostgresStorage:
             except (psycopg.Error, StorageUnavailable) as exc:
                 _rollback(conn)
                 raise StorageUnavailable(f"commit failed: {exc}") from exc
+            try:
+                self.statistics.after_commit(conn)
+            except (psycopg.Error, StorageUnavailable) as exc:  # the commit stands
+                log.info("statistics check failed", error=str(exc))
 
     def reader(self) -> PgReader:
         conn: PgConn | None = getattr(self._local, "conn", None)
@@ -155,6 +163,7 @@ class PostgresStorage:
         return PgReader(conn)
 
     def close(self) -> None:
+        self.statistics.close()
         if self._writer is not None:
             self._writer.close()
             self._writer = None

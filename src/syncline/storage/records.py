@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,6 +131,20 @@ class Claimed:
     attempts: int
     envelope: bytes
     batch_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """What one attempt decided for the deliveries it carried: `delivered`, `dead`, `pending`
+    again until `next_at`, or `unclaimed` (given back untried); and its attempt row, if any."""
+
+    space: str
+    webhook_id: str
+    event_ids: Sequence[str]
+    status: str
+    next_at: int
+    error: str | None
+    attempt: AttemptRow | None
 
 
 @dataclass(frozen=True, slots=True)

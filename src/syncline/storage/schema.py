@@ -214,7 +214,16 @@ deliveries = sa.Table(
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("done_at", sa.BigInteger, nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
-    sa.Index("deliveries_due", "api_space_id", "webhook_id", "status", "next_at"),
+    sa.Index(  # in claim order (0006): a claim reads its limit, never sorts the backlog
+        "deliveries_due",
+        "api_space_id",
+        "webhook_id",
+        "status",
+        "next_at",
+        "created_at",
+        "user_id",
+        "revision",
+    ),
     sa.Index("deliveries_by_profile", "api_space_id", "webhook_id", "user_id", "revision"),
     sa.Index(
         "deliveries_inflight",

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from syncline.storage.conn import Conn, marks
-from syncline.storage.records import AttemptRow, Claimed, OutboxRow, WebhookRow
+from syncline.storage.records import AttemptRow, Claimed, OutboxRow, Settled, WebhookRow
 
 _encode = msgspec.json.encode
 _WEBHOOK_COLUMNS = (
@@ -37,6 +37,20 @@ def _webhook(row: tuple[Any, ...]) -> WebhookRow:
     values[2] = msgspec.json.decode(values[2])
     values[4] = bool(values[4])
     return WebhookRow(*values)
+
+
+def _attempt(a: AttemptRow) -> tuple[Any, ...]:
+    return (
+        a.attempt_id,
+        a.message_id,
+        _encode(a.event_ids).decode(),
+        a.at,
+        a.status,
+        a.latency_ms,
+        a.response,
+        a.error,
+        a.outcome,
+    )
 
 
 def _bytes(text: str | bytes) -> bytes:
@@ -170,23 +184,35 @@ class WebhookWrites:
             [(lease_until, space, webhook_id, e) for e in event_ids],
         )
 
-    def settle(
-        self,
-        space: str,
-        webhook_id: str,
-        event_ids: Sequence[str],
-        status: str,
-        next_at: int,
-        now: int,
-        error: str | None,
-    ) -> None:
-        """An attempt's outcome for its events: delivered, dead, or pending until `next_at`."""
-        done = now if status in ("delivered", "dead") else None
+    def settle_all(self, outcomes: Sequence[Settled], now: int) -> None:
+        """A cycle's outcomes in three statements, whatever their number (on PostgreSQL each
+        is one pipelined round trip): the deliveries settled, those given back, the attempts."""
+        settled, back, attempts = [], [], []
+        for o in outcomes:
+            key = (o.space, o.webhook_id)
+            if o.status == "unclaimed":
+                back += [(*key, e) for e in o.event_ids]
+            else:
+                done = now if o.status in ("delivered", "dead") else None
+                settled += [(o.status, o.next_at, done, o.error, *key, e) for e in o.event_ids]
+            if o.attempt is not None:
+                attempts.append((*key, *_attempt(o.attempt)))
         self.conn.executemany(
             "UPDATE deliveries SET status = ?, attempts = attempts + 1, next_at = ?, "
             "claimed_until = NULL, done_at = ?, last_error = ? "
             "WHERE api_space_id = ? AND webhook_id = ? AND event_id = ? AND status = 'inflight'",
-            [(status, next_at, done, error, space, webhook_id, e) for e in event_ids],
+            settled,
+        )
+        self.conn.executemany(
+            "UPDATE deliveries SET status = 'pending', claimed_until = NULL "
+            "WHERE api_space_id = ? AND webhook_id = ? AND event_id = ? AND status = 'inflight'",
+            back,
+        )
+        self.conn.executemany(
+            "INSERT INTO delivery_attempts (api_space_id, webhook_id, attempt_id, message_id, "
+            "event_ids, at, status, latency_ms, response, error, outcome) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            attempts,
         )
 
     def release_webhook(self, space: str, webhook_id: str) -> int:
@@ -196,14 +222,6 @@ class WebhookWrites:
             "WHERE api_space_id = ? AND webhook_id = ? AND status = 'inflight'",
             (space, webhook_id),
         ).rowcount
-
-    def unclaim(self, space: str, webhook_id: str, event_ids: Sequence[str]) -> None:
-        """Give claims back untouched (the webhook was paused or disabled meanwhile)."""
-        self.conn.executemany(
-            "UPDATE deliveries SET status = 'pending', claimed_until = NULL "
-            "WHERE api_space_id = ? AND webhook_id = ? AND event_id = ? AND status = 'inflight'",
-            [(space, webhook_id, e) for e in event_ids],
-        )
 
     def record_health(
         self, space: str, webhook_id: str, ok: bool, now: int, disable_after_ms: int
@@ -241,26 +259,6 @@ class WebhookWrites:
             "UPDATE webhooks SET state = 'disabled', disabled_reason = ? "
             "WHERE api_space_id = ? AND webhook_id = ?",
             (reason, space, webhook_id),
-        )
-
-    def insert_attempt(self, space: str, webhook_id: str, a: AttemptRow) -> None:
-        self.conn.execute(
-            "INSERT INTO delivery_attempts (api_space_id, webhook_id, attempt_id, message_id, "
-            "event_ids, at, status, latency_ms, response, error, outcome) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                space,
-                webhook_id,
-                a.attempt_id,
-                a.message_id,
-                _encode(a.event_ids).decode(),
-                a.at,
-                a.status,
-                a.latency_ms,
-                a.response,
-                a.error,
-                a.outcome,
-            ),
         )
 
     def replay_dead(
