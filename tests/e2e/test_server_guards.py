@@ -1,6 +1,7 @@
 """What `syncline serve` does about hostile or unlucky clients, and how it stops.
 
 - Oversized request headers: 431, connection closed, the server unharmed.
+- A request the HTTP parser refuses: 400 with the API's JSON error body.
 - A client trickling its headers, or connecting and sending nothing: dropped after
   SYNCLINE_HEADER_TIMEOUT_SECONDS.
 - A client trickling its body: 408 after SYNCLINE_BODY_TIMEOUT_SECONDS, connection closed,
@@ -59,6 +60,19 @@ def test_oversized_headers_get_431_and_the_server_goes_on(serve: ServerProcess) 
     with connect(serve) as sock:  # a normal request, on the same limit, still works
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Ok: " + b"a" * 8_000 + b"\r\n\r\n")
         assert sock.recv(100).startswith(b"HTTP/1.1 200 ")
+
+
+def test_a_request_the_parser_refuses_gets_400_in_the_api_error_format(
+    serve: ServerProcess,
+) -> None:
+    with connect(serve) as sock:  # found by schemathesis: a Content-Length that is no number
+        sock.sendall(b"POST /v2/collect HTTP/1.1\r\nHost: x\r\nContent-Length: oC\r\n\r\n")
+        head, _, body = read_all(sock).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), head
+    assert b"content-type: application/json" in head.lower()
+    answer = json.loads(body)
+    assert answer["reason"] == "COMMON.REQUEST_VALIDATION"
+    assert answer["error_message"].startswith("request: ")
 
 
 def test_a_client_trickling_its_headers_is_dropped(serve: ServerProcess) -> None:

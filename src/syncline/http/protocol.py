@@ -1,6 +1,7 @@
-"""The HTTP/1.1 protocol the server runs: uvicorn's httptools protocol with two guards it lacks.
+"""The HTTP/1.1 protocol the server runs: uvicorn's httptools protocol with guards it lacks.
 
 - A request line and headers over `max_header_bytes` get 431 and the connection is closed.
+- A request the parser refuses gets 400 with the API's JSON error body (uvicorn's is text).
 - A request whose headers are not complete within `header_timeout` seconds of its first byte
   (or of the connection, when nothing arrives) is dropped: a slow client cannot hold a
   connection open by trickling bytes. Idle keep-alive connections keep uvicorn's own timeout.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import msgspec
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 _REASONS = {431: b"Request Header Fields Too Large", 408: b"Request Timeout"}
@@ -56,10 +58,19 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def send_400_response(self, msg: str) -> None:
-        if self._refusal is None:
-            super().send_400_response(msg)
+        """A request the parser cannot read (a bad header, a Content-Length that is not a
+        number): 400 in the API's own error format, not uvicorn's plain text."""
+        if self._refusal is not None:
+            self._refuse(self._refusal)
             return
-        self._refuse(self._refusal)
+        body = msgspec.json.encode(
+            {"reason": "COMMON.REQUEST_VALIDATION", "error_message": f"request: {msg}"}
+        )
+        self.transport.write(
+            b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body)
+        )
+        self.transport.close()
 
     def _count(self, size: int) -> None:
         self._header_bytes += size

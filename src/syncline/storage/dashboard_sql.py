@@ -29,19 +29,19 @@ class DashboardWrites:
         are dropped on the way (an index seek that usually finds nothing)."""
         if not counts:
             return
-        for (kind, outcome), n in sorted(counts.items()):
-            self.conn.execute(
-                "INSERT INTO event_counts (api_space_id, minute, type, outcome, n) "
-                "VALUES (?,?,?,?,?) ON CONFLICT (api_space_id, minute, type, outcome) "
-                "DO UPDATE SET n = event_counts.n + excluded.n",
-                (space, minute, kind, outcome, n),
-            )
-            self.conn.execute(
-                "INSERT INTO event_totals (api_space_id, type, outcome, n) VALUES (?,?,?,?) "
-                "ON CONFLICT (api_space_id, type, outcome) "
-                "DO UPDATE SET n = event_totals.n + excluded.n",
-                (space, kind, outcome, n),
-            )
+        ordered = sorted(counts.items())  # one order in every process: no deadlock
+        self.conn.executemany(
+            "INSERT INTO event_counts (api_space_id, minute, type, outcome, n) "
+            "VALUES (?,?,?,?,?) ON CONFLICT (api_space_id, minute, type, outcome) "
+            "DO UPDATE SET n = event_counts.n + excluded.n",
+            [(space, minute, kind, outcome, n) for (kind, outcome), n in ordered],
+        )
+        self.conn.executemany(
+            "INSERT INTO event_totals (api_space_id, type, outcome, n) VALUES (?,?,?,?) "
+            "ON CONFLICT (api_space_id, type, outcome) "
+            "DO UPDATE SET n = event_totals.n + excluded.n",
+            [(space, kind, outcome, n) for (kind, outcome), n in ordered],
+        )
         self.conn.execute(
             "DELETE FROM event_counts WHERE api_space_id = ? AND minute < ?",
             (space, minute - RETAIN_MINUTES),

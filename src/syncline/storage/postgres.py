@@ -27,12 +27,16 @@ from syncline.errors import StorageUnavailable
 from syncline.storage import migrate, profile_pg
 from syncline.storage.conn import Blob, Cursor
 from syncline.storage.pg_statistics import Statistics
-from syncline.storage.records import EventRow
+from syncline.storage.records import EventRow, HistoryRow
 from syncline.storage.sqlbase import SqlReader, SqlUnitOfWork
 
 log = structlog.get_logger("syncline.storage")
 _LOCK_NAMESPACE = 0x5359  # "SY": advisory locks of syncline (space locks, migrations)
 _MIGRATION_LOCK = 1
+_COPY_HISTORY = (
+    "COPY profile_history (api_space_id, user_id, revision, at, name, changes, cause, etag) "
+    "FROM STDIN"
+)
 _COPY_EVENTS = (
     "COPY events (api_space_id, event_id, type, timestamp, received_at, precedence, user_id, "
     "thing_id, payload, digest) FROM STDIN"
@@ -219,6 +223,23 @@ class PgUnitOfWork(SqlUnitOfWork):
                         r.thing_id,
                         r.payload.decode(),
                         r.digest,
+                    )
+                )
+
+    def insert_history(self, space: str, rows: Sequence[HistoryRow]) -> None:
+        """COPY too: a revision's row is new by construction (the space's lock is held)."""
+        with self.conn.raw.cursor() as cur, cur.copy(_COPY_HISTORY) as copy:
+            for r in rows:
+                copy.write_row(
+                    (
+                        space,
+                        r.user_id,
+                        r.revision,
+                        r.at,
+                        r.name,
+                        r.changes.decode(),
+                        r.cause.decode(),
+                        r.etag,
                     )
                 )
 

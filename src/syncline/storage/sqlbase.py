@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from types import ModuleType
 from typing import Any
 
@@ -35,6 +36,35 @@ from syncline.storage.records import (
 from syncline.storage.webhooks_sql import WebhookReads, WebhookWrites
 
 _CHUNK = 900
+
+
+_USER_COLUMNS = (
+    "api_space_id",
+    "user_id",
+    "state",
+    "email",
+    "created",
+    "deleted",
+    "unsubscribed",
+    "first_seen",
+    "updated_at",
+    "revision",
+    "etag",
+    "profile",
+    "created_on",
+    "updated_on",
+    "devices",
+)
+
+
+@lru_cache(maxsize=64)
+def upsert_sql(table: str, columns: tuple[str, ...], key: int) -> str:
+    """INSERT of `columns` that replaces the row of its key (the first `key` columns)."""
+    update = ", ".join(f"{c} = excluded.{c}" for c in columns[key:])
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks(len(columns))}) "
+        f"ON CONFLICT ({', '.join(columns[:key])}) DO UPDATE SET {update}"
+    )
 
 
 class SqlUnitOfWork(DashboardWrites, WebhookWrites):
@@ -117,17 +147,10 @@ class SqlUnitOfWork(DashboardWrites, WebhookWrites):
         return [r[0] for r in rows]
 
     def save_users(self, space: str, users: Iterable[UserState], now: int) -> None:
-        self.conn.executemany(
-            "INSERT INTO users (api_space_id, user_id, state, email, created, deleted, "
-            "unsubscribed, first_seen, updated_at, revision, etag, profile, created_on, "
-            "updated_on, devices) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
-            "ON CONFLICT (api_space_id, user_id) DO UPDATE SET state = excluded.state, "
-            "email = excluded.email, created = excluded.created, deleted = excluded.deleted, "
-            "unsubscribed = excluded.unsubscribed, first_seen = excluded.first_seen, "
-            "updated_at = excluded.updated_at, revision = excluded.revision, "
-            "etag = excluded.etag, profile = excluded.profile, "
-            "created_on = excluded.created_on, updated_on = excluded.updated_on, "
-            "devices = excluded.devices",
+        self.upsert(
+            "users",
+            _USER_COLUMNS,
+            2,
             [
                 (
                     space,
@@ -149,6 +172,10 @@ class SqlUnitOfWork(DashboardWrites, WebhookWrites):
                 for u in users
             ],
         )
+
+    def upsert(self, table: str, columns: tuple[str, ...], key: int, rows: list[Any]) -> None:
+        """Rows in, each new or replacing the one of its key (the first `key` columns)."""
+        self.conn.executemany(upsert_sql(table, columns, key), rows)
 
     def insert_history(self, space: str, rows: Sequence[HistoryRow]) -> None:
         self.conn.executemany(
@@ -192,11 +219,10 @@ class SqlUnitOfWork(DashboardWrites, WebhookWrites):
         return out
 
     def save_things(self, space: str, things: Iterable[ThingState], now: int) -> None:
-        self.conn.executemany(
-            "INSERT INTO things (api_space_id, thing_id, state, created, first_seen, "
-            "updated_at) VALUES (?,?,?,?,?,?) ON CONFLICT (api_space_id, thing_id) DO UPDATE "
-            "SET state = excluded.state, created = excluded.created, "
-            "first_seen = excluded.first_seen, updated_at = excluded.updated_at",
+        self.upsert(
+            "things",
+            ("api_space_id", "thing_id", "state", "created", "first_seen", "updated_at"),
+            2,
             [
                 (space, t.thing_id, codec.thing_state(t), t.created, t.first_seen or 0, now)
                 for t in things
@@ -243,10 +269,10 @@ class SqlUnitOfWork(DashboardWrites, WebhookWrites):
         return found
 
     def save_associations(self, space: str, links: Iterable[AssociationState]) -> None:
-        self.conn.executemany(
-            "INSERT INTO associations (api_space_id, user_id, thing_id, state, associated) "
-            "VALUES (?,?,?,?,?) ON CONFLICT (api_space_id, user_id, thing_id) DO UPDATE SET "
-            "state = excluded.state, associated = excluded.associated",
+        self.upsert(
+            "associations",
+            ("api_space_id", "user_id", "thing_id", "state", "associated"),
+            3,
             [(space, a.user_id, a.thing_id, codec.link_state(a), a.associated) for a in links],
         )
 
