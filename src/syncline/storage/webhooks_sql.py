@@ -8,12 +8,14 @@ the delivery pending again: redelivery with the same id, never loss.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import msgspec
 
 from syncline.storage.conn import Conn, marks
+from syncline.storage.interface import chunks
 from syncline.storage.records import AttemptRow, Claimed, OutboxRow, Settled, WebhookRow
 
 _encode = msgspec.json.encode
@@ -23,6 +25,7 @@ _WEBHOOK_COLUMNS = (
     "failing_since, last_success_at, last_failure_at"
 )
 OPEN = ("pending", "inflight")
+_CHUNK = 500  # ids in one IN (...) / = ANY(...)
 # A claim reads the webhook's state itself: a pause (or disable) committed a moment ago stops
 # new claims at once, whatever a worker's copy of the row still says.
 _ENABLED = (
@@ -178,36 +181,45 @@ class WebhookWrites:
     def _set_status(
         self, space: str, webhook_id: str, event_ids: list[str], lease_until: int
     ) -> None:
-        self.conn.executemany(
-            "UPDATE deliveries SET status = 'inflight', claimed_until = ? "
-            "WHERE api_space_id = ? AND webhook_id = ? AND event_id = ?",
-            [(lease_until, space, webhook_id, e) for e in event_ids],
-        )
+        for part in chunks(event_ids, _CHUNK):
+            self.conn.execute(
+                "UPDATE deliveries SET status = 'inflight', claimed_until = ? "
+                f"WHERE api_space_id = ? AND webhook_id = ? AND event_id {self.among(len(part))}",
+                (lease_until, space, webhook_id, *self.spread(part)),
+            )
 
     def settle_all(self, outcomes: Sequence[Settled], now: int) -> None:
-        """A cycle's outcomes in three statements, whatever their number (on PostgreSQL each
-        is one pipelined round trip): the deliveries settled, those given back, the attempts."""
-        settled, back, attempts = [], [], []
+        """A cycle's outcomes: one UPDATE per kind of outcome (usually one: all delivered
+        now), whatever the number of deliveries, then the attempt rows. On PostgreSQL a
+        statement per row cost the server as much again as the rows themselves."""
+        settled: dict[tuple[Any, ...], list[str]] = defaultdict(list)
+        back: dict[tuple[str, str], list[str]] = defaultdict(list)
+        attempts = []
         for o in outcomes:
-            key = (o.space, o.webhook_id)
             if o.status == "unclaimed":
-                back += [(*key, e) for e in o.event_ids]
+                back[o.space, o.webhook_id] += o.event_ids
             else:
                 done = now if o.status in ("delivered", "dead") else None
-                settled += [(o.status, o.next_at, done, o.error, *key, e) for e in o.event_ids]
+                settled[o.status, o.next_at, done, o.error, o.space, o.webhook_id] += o.event_ids
             if o.attempt is not None:
-                attempts.append((*key, *_attempt(o.attempt)))
-        self.conn.executemany(
-            "UPDATE deliveries SET status = ?, attempts = attempts + 1, next_at = ?, "
-            "claimed_until = NULL, done_at = ?, last_error = ? "
-            "WHERE api_space_id = ? AND webhook_id = ? AND event_id = ? AND status = 'inflight'",
-            settled,
-        )
-        self.conn.executemany(
-            "UPDATE deliveries SET status = 'pending', claimed_until = NULL "
-            "WHERE api_space_id = ? AND webhook_id = ? AND event_id = ? AND status = 'inflight'",
-            back,
-        )
+                attempts.append((o.space, o.webhook_id, *_attempt(o.attempt)))
+        for (status, next_at, done, error, space, webhook_id), ids in settled.items():
+            for part in chunks(ids, _CHUNK):
+                self.conn.execute(
+                    "UPDATE deliveries SET status = ?, attempts = attempts + 1, next_at = ?, "
+                    "claimed_until = NULL, done_at = ?, last_error = ? "
+                    "WHERE api_space_id = ? AND webhook_id = ? AND status = 'inflight' "
+                    f"AND event_id {self.among(len(part))}",
+                    (status, next_at, done, error, space, webhook_id, *self.spread(part)),
+                )
+        for (space, webhook_id), ids in back.items():
+            for part in chunks(ids, _CHUNK):
+                self.conn.execute(
+                    "UPDATE deliveries SET status = 'pending', claimed_until = NULL "
+                    "WHERE api_space_id = ? AND webhook_id = ? AND status = 'inflight' "
+                    f"AND event_id {self.among(len(part))}",
+                    (space, webhook_id, *self.spread(part)),
+                )
         self.conn.executemany(
             "INSERT INTO delivery_attempts (api_space_id, webhook_id, attempt_id, message_id, "
             "event_ids, at, status, latency_ms, response, error, outcome) "
