@@ -50,8 +50,8 @@ def test_claims_give_each_profile_its_oldest_open_revision_only(
         assert uow.claim(space, _hook(), 2000, 10_000, 100) == []  # both in flight
         uow.settle_all(
             [
-                Settled(space, "w1", ["a-0"], "delivered", 2000, None, None),
-                Settled(space, "w1", ["b-0"], "pending", 5000, "HTTP 500", None),  # retry later
+                Settled(space, "w1", ["a-0"], 10_000, "delivered", 2000, None, None),
+                Settled(space, "w1", ["b-0"], 10_000, "pending", 5000, "HTTP 500", None),
             ],
             2000,
         )
@@ -89,6 +89,30 @@ def test_failing_longer_than_allowed_disables_and_a_success_resets(
     assert row.disabled_reason is not None
 
 
+def test_a_sender_that_outlived_its_lease_no_longer_decides(storage: Storage, space: str) -> None:
+    """Claimed by a sender that stalled past its lease, taken back and claimed again by
+    another: the first sender's late outcome (a failure, or giving it back) changes nothing;
+    the second's decides."""
+    _queue(storage, space, [("a", 0)], at=1000)
+    with storage.unit_of_work() as uow:
+        [first] = uow.claim(space, _hook(), 2000, 5000, 10)
+        assert uow.release_expired(6000) == 1  # its lease ran out
+        [second] = uow.claim(space, _hook(), 6000, 9000, 10)
+        assert (first.lease_until, second.lease_until) == (5000, 9000)
+        uow.settle_all(
+            [
+                Settled(space, "w1", ["a-0"], 5000, "pending", 60_000, "HTTP 500", None),
+                Settled(space, "w1", ["a-0"], 5000, "unclaimed", 0, None, None),
+            ],
+            7000,
+        )
+    assert storage.reader().delivery_counts(space, "w1")["inflight"] == 1  # still the second's
+    with storage.unit_of_work() as uow:
+        uow.settle_all([Settled(space, "w1", ["a-0"], 9000, "delivered", 7000, None, None)], 7000)
+    counts = storage.reader().delivery_counts(space, "w1")
+    assert (counts["delivered"], counts["inflight"], counts["pending"]) == (1, 0, 0)
+
+
 def test_retention_prunes_what_is_done_and_keeps_what_is_not(storage: Storage, space: str) -> None:
     _queue(storage, space, [("a", 0), ("b", 0)], at=1000)
     with storage.unit_of_work() as uow:
@@ -96,8 +120,8 @@ def test_retention_prunes_what_is_done_and_keeps_what_is_not(storage: Storage, s
         attempt = AttemptRow("t1", "a-0", ["a-0"], 2000, 200, 1.0, "ok", None, "delivered")
         uow.settle_all(
             [
-                Settled(space, "w1", ["a-0"], "delivered", 2000, None, attempt),
-                Settled(space, "w1", ["b-0"], "pending", 2000, "HTTP 503", None),
+                Settled(space, "w1", ["a-0"], 9000, "delivered", 2000, None, attempt),
+                Settled(space, "w1", ["b-0"], 9000, "pending", 2000, "HTTP 503", None),
             ],
             2000,
         )

@@ -41,6 +41,7 @@ class Settlement:
     space: str
     webhook_id: str
     event_ids: list[str]
+    lease_until: int  # of the claim that took them
     status: str  # delivered | pending | dead | unclaimed
     next_at: int
     attempt: AttemptRow | None
@@ -183,6 +184,7 @@ class DeliveryWorker:
                 s.space,
                 s.webhook_id,
                 s.event_ids,
+                s.lease_until,
                 s.status,
                 s.next_at,
                 _error_of(s.attempt),
@@ -254,9 +256,7 @@ class Endpoint:
 
     def dispatch(self, claimed: list[Claimed]) -> None:
         if self._stopped and claimed:  # stopped while the claim ran: give them back
-            ids = [c.event_id for c in claimed]
-            back = Settlement(self.space, self.row.webhook_id, ids, "unclaimed", 0, None, None)
-            self.worker._pending.append(back)
+            self._give_back(claimed)
             self.worker.request_cycle()
             return
         if self.single:
@@ -266,6 +266,18 @@ class Endpoint:
         size = self.row.batch_max_events or 1
         for start in range(0, len(claimed), size):
             self._start(claimed[start : start + size])
+
+    def _give_back(self, claimed: list[Claimed]) -> None:
+        """Untried claims back to pending, each under the claim that took it."""
+        by_claim: dict[int, list[str]] = {}
+        for c in claimed:
+            by_claim.setdefault(c.lease_until, []).append(c.event_id)
+        for lease_until, ids in by_claim.items():
+            self.worker._pending.append(
+                Settlement(
+                    self.space, self.row.webhook_id, ids, lease_until, "unclaimed", 0, None, None
+                )
+            )
 
     def _pump(self) -> None:
         limit = self.worker.settings.webhook_max_inflight
@@ -290,11 +302,8 @@ class Endpoint:
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         if self.ready:  # claimed ahead, never sent: back to pending
-            ids = [c.event_id for c in self.ready]
+            self._give_back(list(self.ready))
             self.ready.clear()
-            self.worker._pending.append(
-                Settlement(self.space, self.row.webhook_id, ids, "unclaimed", 0, None, None)
-            )
         if self.inflight:
             await asyncio.wait(self.inflight, timeout=self.worker.settings.webhook_timeout_seconds)
         await self.worker._flush()
@@ -398,7 +407,10 @@ class Endpoint:
             sent.error,
             outcome,
         )
-        return Settlement(self.space, row.webhook_id, ids, status, next_at, attempt, ok, disable)
+        lease_until = group[0].lease_until  # a group comes from one claim
+        return Settlement(
+            self.space, row.webhook_id, ids, lease_until, status, next_at, attempt, ok, disable
+        )
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:

@@ -123,7 +123,8 @@ class OutboxRow:
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
-    """A delivery taken by a sender: the envelope and how often it was tried."""
+    """A delivery taken by a sender: the envelope, how often it was tried, and the claim's
+    lease end, which also tells this claim from a later one of the same row."""
 
     event_id: str
     user_id: str
@@ -131,16 +132,20 @@ class Claimed:
     attempts: int
     envelope: bytes
     batch_id: str | None
+    lease_until: int
 
 
 @dataclass(frozen=True, slots=True)
 class Settled:
     """What one attempt decided for the deliveries it carried: `delivered`, `dead`, `pending`
-    again until `next_at`, or `unclaimed` (given back untried); and its attempt row, if any."""
+    again until `next_at`, or `unclaimed` (given back untried); and its attempt row, if any.
+    It applies only to rows still held by the claim of `lease_until`: a sender that outlived
+    its lease no longer decides for a row another sender has claimed since."""
 
     space: str
     webhook_id: str
     event_ids: Sequence[str]
+    lease_until: int
     status: str
     next_at: int
     error: str | None

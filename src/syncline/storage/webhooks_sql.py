@@ -174,7 +174,7 @@ class WebhookWrites:
             "ORDER BY d.next_at, d.created_at, d.user_id, d.revision LIMIT ?" + self.claim_lock,
             (space, webhook.webhook_id, now, limit),
         ).fetchall()
-        claimed = [Claimed(r[0], r[1], r[2], r[3], _bytes(r[4]), r[5]) for r in rows]
+        claimed = [Claimed(r[0], r[1], r[2], r[3], _bytes(r[4]), r[5], lease_until) for r in rows]
         self._set_status(space, webhook.webhook_id, [c.event_id for c in claimed], lease_until)
         return claimed
 
@@ -193,32 +193,33 @@ class WebhookWrites:
         now), whatever the number of deliveries, then the attempt rows. On PostgreSQL a
         statement per row cost the server as much again as the rows themselves."""
         settled: dict[tuple[Any, ...], list[str]] = defaultdict(list)
-        back: dict[tuple[str, str], list[str]] = defaultdict(list)
+        back: dict[tuple[str, str, int], list[str]] = defaultdict(list)
         attempts = []
         for o in outcomes:
+            claim = (o.space, o.webhook_id, o.lease_until)
             if o.status == "unclaimed":
-                back[o.space, o.webhook_id] += o.event_ids
+                back[claim] += o.event_ids
             else:
                 done = now if o.status in ("delivered", "dead") else None
-                settled[o.status, o.next_at, done, o.error, o.space, o.webhook_id] += o.event_ids
+                settled[o.status, o.next_at, done, o.error, *claim] += o.event_ids
             if o.attempt is not None:
                 attempts.append((o.space, o.webhook_id, *_attempt(o.attempt)))
-        for (status, next_at, done, error, space, webhook_id), ids in settled.items():
+        for (status, next_at, done, error, *held), ids in settled.items():
             for part in chunks(ids, _CHUNK):
                 self.conn.execute(
                     "UPDATE deliveries SET status = ?, attempts = attempts + 1, next_at = ?, "
                     "claimed_until = NULL, done_at = ?, last_error = ? "
-                    "WHERE api_space_id = ? AND webhook_id = ? AND status = 'inflight' "
-                    f"AND event_id {self.among(len(part))}",
-                    (status, next_at, done, error, space, webhook_id, *self.spread(part)),
+                    "WHERE api_space_id = ? AND webhook_id = ? AND claimed_until = ? "
+                    f"AND status = 'inflight' AND event_id {self.among(len(part))}",
+                    (status, next_at, done, error, *held, *self.spread(part)),
                 )
-        for (space, webhook_id), ids in back.items():
+        for held_back, ids in back.items():
             for part in chunks(ids, _CHUNK):
                 self.conn.execute(
                     "UPDATE deliveries SET status = 'pending', claimed_until = NULL "
-                    "WHERE api_space_id = ? AND webhook_id = ? AND status = 'inflight' "
-                    f"AND event_id {self.among(len(part))}",
-                    (space, webhook_id, *self.spread(part)),
+                    "WHERE api_space_id = ? AND webhook_id = ? AND claimed_until = ? "
+                    f"AND status = 'inflight' AND event_id {self.among(len(part))}",
+                    (*held_back, *self.spread(part)),
                 )
         self.conn.executemany(
             "INSERT INTO delivery_attempts (api_space_id, webhook_id, attempt_id, message_id, "
