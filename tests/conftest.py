@@ -6,7 +6,6 @@ SQLite always, PostgreSQL whenever one is reachable. With `CI=true` PostgreSQL i
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -14,17 +13,15 @@ import pytest
 from syncline.clock import now_ms
 from syncline.services import spaces
 from syncline.storage.interface import Storage
-from tests.support.databases import BACKENDS, Databases, open_storage, postgres_available
+from tests.support.databases import BACKENDS, Databases, open_storage, require_postgres
 from tests.support.server import LiveServer, live_server
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     name: str = request.param
-    if name == "postgres" and not postgres_available():
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true requires PostgreSQL (see SYNCLINE_TEST_POSTGRES)")
-        pytest.skip("PostgreSQL is not reachable (SYNCLINE_TEST_POSTGRES)")
+    if name == "postgres":
+        require_postgres()
     return name
 
 

@@ -4,7 +4,6 @@ key uses the primary key rather than walking the webhook's whole backlog."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 
@@ -13,7 +12,7 @@ import pytest
 
 from syncline.storage.postgres import PostgresStorage
 from syncline.storage.records import OutboxRow, WebhookRow
-from tests.support.databases import Databases, open_storage, postgres_available
+from tests.support.databases import fresh_postgres, open_storage
 
 KEYED_UPDATE = (
     "EXPLAIN UPDATE deliveries SET status = 'inflight' "
@@ -23,16 +22,8 @@ KEYED_UPDATE = (
 
 @pytest.fixture
 def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not postgres_available():
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true requires PostgreSQL (see SYNCLINE_TEST_POSTGRES)")
-        pytest.skip("PostgreSQL is not reachable (SYNCLINE_TEST_POSTGRES)")
-    dbs = Databases("postgres", tmp_path_factory.mktemp("pg-statistics"))
-    try:
-        with dbs.fresh("statistics") as url:
-            yield url
-    finally:
-        dbs.drop_template()
+    with fresh_postgres(tmp_path_factory.mktemp("pg-statistics"), "statistics") as url:
+        yield url
 
 
 def last_analyze(url: str, table: str) -> object:

@@ -4,29 +4,21 @@ its own, and an event resent after a 503 is stored exactly once."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 
 from syncline.clock import now_ms
-from tests.support.databases import ADMIN_URL, Databases, postgres_available
+from tests.support.databases import ADMIN_URL, fresh_postgres
 from tests.support.server import LiveServer, live_server
 
 
 @pytest.fixture
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    if not postgres_available():
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true requires PostgreSQL (see SYNCLINE_TEST_POSTGRES)")
-        pytest.skip("PostgreSQL is not reachable (SYNCLINE_TEST_POSTGRES)")
-    dbs = Databases("postgres", tmp_path_factory.mktemp("pg-faults"))
-    try:
-        with dbs.fresh("faults") as url, live_server(url) as live:
-            yield live
-    finally:
-        dbs.drop_template()
+    directory = tmp_path_factory.mktemp("pg-faults")
+    with fresh_postgres(directory, "faults") as url, live_server(url) as live:
+        yield live
 
 
 def cut_connections(database: str) -> int:

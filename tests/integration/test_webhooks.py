@@ -406,6 +406,28 @@ def test_bad_subscriptions_are_400_naming_the_field(
     assert field in answer.json()["error_message"]
 
 
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"since": 18857382236414939913781248}, "since"),  # found by schemathesis: was a 500
+        ({"until": -1}, "until"),
+        ({"until": 253_402_300_800_000}, "until"),  # after 9999-12-31
+        ({"eventIds": ["x" * 129]}, "eventIds"),
+        ({"eventIds": [f"e{i}" for i in range(1001)]}, "eventIds"),
+    ],
+)
+def test_bad_replays_are_400_naming_the_field(
+    server: LiveServer, tenant: Tenant, spec: dict[str, Any], field: str
+) -> None:
+    made = subscribe(server, tenant, "https://x.io/h")
+    with api(server, tenant) as client:
+        url = f"/apispaces/{tenant.space}/webhooks/{made['id']}/deadletters/replay"
+        answer = client.post(url, json=spec)
+        assert answer.status_code == 400, answer.text
+        assert field in answer.json()["error_message"]
+        assert client.post(url, json={"until": 253_402_300_799_999}).status_code == 200
+
+
 def test_a_whole_number_written_with_a_fraction_is_an_integer(
     server: LiveServer, tenant: Tenant
 ) -> None:

@@ -15,6 +15,7 @@ from functools import cache
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from syncline.http import app
 from syncline.settings import Settings
@@ -31,6 +32,26 @@ def postgres_available() -> bool:
         return True
     except psycopg.Error:
         return False
+
+
+def require_postgres() -> None:
+    """Skip the calling test without PostgreSQL; under CI=true, fail it instead."""
+    if not postgres_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true requires PostgreSQL (see SYNCLINE_TEST_POSTGRES)")
+        pytest.skip("PostgreSQL is not reachable (SYNCLINE_TEST_POSTGRES)")
+
+
+@contextmanager
+def fresh_postgres(directory: Path, name: str) -> Iterator[str]:
+    """One fresh migrated PostgreSQL database, for a test that runs on PostgreSQL only."""
+    require_postgres()
+    dbs = Databases("postgres", directory)
+    try:
+        with dbs.fresh(name) as url:
+            yield url
+    finally:
+        dbs.drop_template()
 
 
 def database_url(name: str) -> str:

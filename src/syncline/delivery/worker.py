@@ -38,13 +38,7 @@ MAINTENANCE_S = 30.0
 
 @dataclass(frozen=True, slots=True)
 class Settlement:
-    space: str
-    webhook_id: str
-    event_ids: list[str]
-    lease_until: int  # of the claim that took them
-    status: str  # delivered | pending | dead | unclaimed
-    next_at: int
-    attempt: AttemptRow | None
+    outcome: Settled  # what the storage records of the attempt
     ok: bool | None  # the endpoint's health: True answered, False failed, None unknown
     disable: str | None = None
 
@@ -179,28 +173,17 @@ class DeliveryWorker:
         disable_after = self.settings.webhook_disable_after_hours * 3_600_000
         now = now_ms()
 
-        outcomes = [
-            Settled(
-                s.space,
-                s.webhook_id,
-                s.event_ids,
-                s.lease_until,
-                s.status,
-                s.next_at,
-                _error_of(s.attempt),
-                s.attempt,
-            )
-            for s in items
-        ]
+        outcomes = [s.outcome for s in items]
 
         def work(uow: UnitOfWork) -> list[list[Claimed]]:
             uow.settle_all(outcomes, now)
             health: dict[tuple[str, str], bool] = {}
             for s in items:
+                hook = (s.outcome.space, s.outcome.webhook_id)
                 if s.disable is not None:
-                    uow.disable(s.space, s.webhook_id, s.disable)
+                    uow.disable(*hook, s.disable)
                 elif s.ok is not None:
-                    health[s.space, s.webhook_id] = s.ok  # the latest outcome decides
+                    health[hook] = s.ok  # the latest outcome decides
             for (space, webhook_id), ok in health.items():
                 uow.record_health(space, webhook_id, ok, now, disable_after)
             return [uow.claim(e.space, e.row, now, now + self.lease_ms, free) for e, free in claims]
@@ -275,7 +258,17 @@ class Endpoint:
         for lease_until, ids in by_claim.items():
             self.worker._pending.append(
                 Settlement(
-                    self.space, self.row.webhook_id, ids, lease_until, "unclaimed", 0, None, None
+                    Settled(
+                        self.space,
+                        self.row.webhook_id,
+                        ids,
+                        lease_until,
+                        "unclaimed",
+                        0,
+                        None,
+                        None,
+                    ),
+                    None,
                 )
             )
 
@@ -408,9 +401,17 @@ class Endpoint:
             outcome,
         )
         lease_until = group[0].lease_until  # a group comes from one claim
-        return Settlement(
-            self.space, row.webhook_id, ids, lease_until, status, next_at, attempt, ok, disable
+        settled = Settled(
+            self.space,
+            row.webhook_id,
+            ids,
+            lease_until,
+            status,
+            next_at,
+            _error_of(attempt),
+            attempt,
         )
+        return Settlement(settled, ok, disable)
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:

@@ -8,10 +8,12 @@ import msgspec
 from msgspec import Meta
 
 from syncline.domain.webhooks import EVENT_NAMES, ORDERING, WILDCARD
+from syncline.schemas.collect import Millis
 
 # Documented as enums; checked by the service (one clear error naming what is available).
 EventName = Annotated[str, Meta(extra_json_schema={"enum": [*EVENT_NAMES, WILDCARD]})]
 Ordering = Annotated[str, Meta(extra_json_schema={"enum": list(ORDERING)})]
+EventId = Annotated[str, Meta(max_length=128)]
 
 
 class BatchSpec(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
@@ -56,6 +58,6 @@ class RotateSpec(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
 class ReplaySpec(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     """Dead letters to send again: by event id, or all dead between `since` and `until` (ms)."""
 
-    event_ids: list[str] | None = None
-    since: int = 0
-    until: int | None = None
+    event_ids: Annotated[list[EventId], Meta(max_length=1000)] | None = None
+    since: Millis = 0
+    until: Millis | None = None

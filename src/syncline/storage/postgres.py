@@ -94,6 +94,15 @@ class PgConn:
             except psycopg.OperationalError as exc:
                 raise _unavailable(exc) from exc
 
+    def copy(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """COPY ... FROM STDIN: the fastest way in for rows that are new by construction."""
+        try:
+            with self.raw.cursor() as cur, cur.copy(sql) as copy:
+                for r in rows:
+                    copy.write_row(_params(r))
+        except psycopg.OperationalError as exc:
+            raise _unavailable(exc) from exc
+
     @property
     def usable(self) -> bool:
         return not (self.raw.closed or self.raw.broken)
@@ -208,40 +217,35 @@ class PgUnitOfWork(SqlUnitOfWork):
         return [list(values)]
 
     def insert_events(self, space: str, rows: Sequence[EventRow]) -> None:
-        """COPY: the fastest way in (the space's lock already ruled out duplicates)."""
-        with self.conn.raw.cursor() as cur, cur.copy(_COPY_EVENTS) as copy:
-            for r in rows:
-                copy.write_row(
-                    (
-                        space,
-                        r.event_id,
-                        r.type,
-                        r.timestamp,
-                        r.received_at,
-                        r.precedence,
-                        r.user_id,
-                        r.thing_id,
-                        r.payload.decode(),
-                        r.digest,
-                    )
+        """By COPY: the space's lock already ruled out duplicates."""
+        self.conn.copy(
+            _COPY_EVENTS,
+            (
+                (
+                    space,
+                    r.event_id,
+                    r.type,
+                    r.timestamp,
+                    r.received_at,
+                    r.precedence,
+                    r.user_id,
+                    r.thing_id,
+                    r.payload,
+                    Blob(r.digest),
                 )
+                for r in rows
+            ),
+        )
 
     def insert_history(self, space: str, rows: Sequence[HistoryRow]) -> None:
-        """COPY too: a revision's row is new by construction (the space's lock is held)."""
-        with self.conn.raw.cursor() as cur, cur.copy(_COPY_HISTORY) as copy:
-            for r in rows:
-                copy.write_row(
-                    (
-                        space,
-                        r.user_id,
-                        r.revision,
-                        r.at,
-                        r.name,
-                        r.changes.decode(),
-                        r.cause.decode(),
-                        r.etag,
-                    )
-                )
+        """By COPY: a revision's row is new by construction (the space's lock is held)."""
+        self.conn.copy(
+            _COPY_HISTORY,
+            (
+                (space, r.user_id, r.revision, r.at, r.name, r.changes, r.cause, r.etag)
+                for r in rows
+            ),
+        )
 
     def lock_space(self, space: str) -> None:
         """Held until this transaction ends: one writer of the space's entities at a time."""

@@ -571,13 +571,13 @@ def build_spec() -> dict[str, Any]:
         for status, answer_spec in op["responses"].items():
             if (method, path, status) in LINKS:
                 parameters, targets = LINKS[method, path, status]
-                answer_spec["links"] = {
-                    operation_id(m, p)[:1].upper() + operation_id(m, p)[1:]: {
-                        "operationId": operation_id(m, p),
+                answer_spec["links"] = {}
+                for m, p in targets:
+                    target = operation_id(m, p)
+                    answer_spec["links"][target[:1].upper() + target[1:]] = {
+                        "operationId": target,
                         "parameters": {k: v for k, v in parameters.items() if "{" + k + "}" in p},
                     }
-                    for m, p in targets
-                }
         op["responses"] = dict(sorted(op["responses"].items()))
         paths.setdefault(path, {})[method] = op
     return {
