@@ -49,7 +49,7 @@ def encode_only(files: dict[str, Path]) -> tuple[int, float]:
     for kind, path in files.items():
         encoder = Encoder(KINDS[kind], int(time.time() * 1000))
         for record in readers.read(path, {}):
-            out = encoder.encode(record.values)
+            out = encoder.encode(record.values, record.line)
             assert not isinstance(out, Problem), out
             rows += 1
     return rows, time.perf_counter() - started

@@ -91,8 +91,8 @@ def test_rows_become_events_the_server_accepts() -> None:
 
 
 def test_event_ids_depend_on_content_type_and_run() -> None:
-    def event_id(kind: str, values: dict[str, str], timestamp: int = 1) -> str:
-        out = Encoder(KINDS[kind], timestamp).encode(dict(values))
+    def event_id(kind: str, values: dict[str, str], timestamp: int = 1, line: int = 2) -> str:
+        out = Encoder(KINDS[kind], timestamp).encode(dict(values), line)
         assert not isinstance(out, Problem)
         return out[0]
 
@@ -100,7 +100,12 @@ def test_event_ids_depend_on_content_type_and_run() -> None:
     assert event_id("associations", row) == event_id("associations", row)
     assert event_id("associations", row) != event_id("associations", row, timestamp=2)
     assert event_id("users", {"user_id": "u1"}) != event_id("users", {"user_id": "u2"})
-    assert len(event_id("users", {"user_id": "u1"})) <= 128
+    assert event_id("users", {"user_id": "u1"}) != event_id("things", {"thing_id": "u1"})
+    assert len(event_id("users", {"user_id": "u1"}, line=2**48)) <= 128
+    # in line order, so that the server appends to its index of event ids
+    lines = [2, 9, 10, 255, 4096, 70_000, 2**40]
+    ids = [event_id("users", {"user_id": f"u{n % 7}"}, line=n) for n in lines]
+    assert ids == sorted(ids)
     assert sync_event("preexisting_sync_started", 5)[0] == "sync-started-5"
 
 

@@ -4,9 +4,11 @@ Columns are named as the Copilot.cx payload fields (`user_id`, `email`, ...). Te
 converted: `copilot_analysis_consent` from true/false/1/0/yes/no, dates (`original_*_date`)
 from epoch milliseconds or an ISO 8601 date/time (UTC unless it says otherwise).
 
-The event id is a hash of the run's timestamp, the event type and the encoded payload: the
-same row sent twice in one run (after a crash, a retry) is the same event, a duplicate for the
-server, never applied twice; a new run (new timestamp) sends new events.
+The event id is the run's timestamp, the file's kind and the row's line, then a hash of the
+run's timestamp, the event type and the encoded payload: the same row sent twice in one run
+(after a crash, a retry) is the same event, a duplicate for the server, never applied twice; a
+new run (new timestamp) sends new events. Ids grow with the line, so the server's event-id
+index is appended to rather than written at a random page per event.
 """
 
 from __future__ import annotations
@@ -118,11 +120,12 @@ class Encoder:
         self._head = b'{"type":"%s","event_id":"' % kind.event_type.encode()
         self._stamp = b'","timestamp":%d,"payload":' % timestamp
         self._salt = b"%d\x00%s\x00" % (timestamp, kind.event_type.encode())
+        self._prefix = f"sync-{timestamp:x}-{kind.name[0]}"
         self._convert = kind.converters
         self._encode = msgspec.json.encode
 
-    def encode(self, values: dict[str, Any]) -> tuple[str, bytes] | Problem:
-        """(event_id, the event's JSON) or what is wrong with the row."""
+    def encode(self, values: dict[str, Any], line: int = 0) -> tuple[str, bytes] | Problem:
+        """(event_id, the event's JSON) or what is wrong with the row on `line` of its file."""
         for name in self.kind.required:
             if values.get(name) is None:
                 return Problem("field.missing", name, "is required")
@@ -141,7 +144,8 @@ class Encoder:
             field = "" if error.field == "event" else error.field
             return Problem(error.code, field, error.message)
         data = self._encode(payload)
-        event_id = "sync-" + hashlib.blake2b(self._salt + data, digest_size=16).hexdigest()
+        digest = hashlib.blake2b(self._salt + data, digest_size=10).hexdigest()
+        event_id = f"{self._prefix}{line:010x}-{digest}"
         return event_id, self._head + event_id.encode() + self._stamp + data + b"}"
 
 

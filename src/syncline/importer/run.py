@@ -272,7 +272,7 @@ class Importer:
                     RejectedRow(name, record.line, "row.malformed", record.error, "importer")
                 )
             else:
-                out = encoder.encode(record.values)
+                out = encoder.encode(record.values, record.line)
                 if isinstance(out, Problem):
                     chunk.bad.append(
                         RejectedRow(name, record.line, out.code, str(out), "importer", out.field)
