@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from syncline.clock import now_ms
-from syncline.domain import profiles
+from syncline.schemas.canonical import etag
 from syncline.schemas.collect import EventError
 from syncline.services import ingest, spaces
 from syncline.storage.interface import Storage
@@ -223,7 +223,7 @@ def snapshot(storage: Storage, space: str) -> dict[str, Any]:
             users[uid] = {**user.view(), "first_seen": user.first_seen}
         profile = reader.profile(space, uid)
         if profile is not None:
-            assert profile.etag == profiles.etag(profile.doc)
+            assert profile.etag == etag(profile.doc)
             documents[uid] = (profile.doc, profile.etag, profile.created_on)
         links[uid] = [
             (link.thing_id, link.associated, link.since)

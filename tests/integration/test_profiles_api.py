@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from syncline.clock import now_ms
-from syncline.domain.profiles import etag
+from syncline.schemas.canonical import etag
 from tests.support.databases import Databases
 from tests.support.server import LiveServer, Tenant, live_server
 

@@ -9,6 +9,7 @@ import pytest
 from syncline.domain import profiles
 from syncline.domain.ordering import LIVE, PREEXISTING
 from syncline.domain.users import ProfileMark, UserState
+from syncline.schemas.canonical import canonical, etag
 
 # Values computed independently: the Node `etag` package's own test vectors, and one by hand
 # (printf '{"id":"a","unsubscribed":false}' | openssl sha1 -binary | base64 | cut -c1-27).
@@ -26,17 +27,23 @@ def test_etag_form_matches_independent_values(body: bytes, expected: str) -> Non
 
 def test_etag_is_over_compact_sorted_json_without_system_fields() -> None:
     doc = {"unsubscribed": False, "id": "a"}
-    assert profiles.canonical(doc) == b'{"id":"a","unsubscribed":false}'
-    assert profiles.etag(doc) == '"1f-Lem8Ws4fHno//s7n+rrK6yq6sjg"'
+    assert canonical(doc) == b'{"id":"a","unsubscribed":false}'
+    assert etag(doc) == '"1f-Lem8Ws4fHno//s7n+rrK6yq6sjg"'
     # 28 bytes give the seed's "1c-" prefix
     doc28 = {"id": "abcdefghijklmnopqrs"}
-    assert len(profiles.canonical(doc28)) == 0x1C
-    assert profiles.etag(doc28).startswith('"1c-')
-    assert len(profiles.etag(doc28)) == len('"1c-') + 27 + 1
+    assert len(canonical(doc28)) == 0x1C
+    assert etag(doc28).startswith('"1c-')
+    assert len(etag(doc28)) == len('"1c-') + 27 + 1
 
 
 def test_canonical_json_is_utf8_not_escaped() -> None:
-    assert profiles.canonical({"id": "a", "name": "Zoë"}) == '{"id":"a","name":"Zoë"}'.encode()
+    assert canonical({"id": "a", "name": "Zoë"}) == '{"id":"a","name":"Zoë"}'.encode()
+
+
+def test_canonical_json_sorts_nested_keys_and_keeps_types_apart() -> None:
+    doc = {"z": [{"b": 1, "a": None}], "a": {"y": 2.5, "x": "\u0001"}}
+    assert canonical(doc) == b'{"a":{"x":"\\u0001","y":2.5},"z":[{"a":null,"b":1}]}'
+    assert len({canonical({"v": v}) for v in (True, 1, 1.0)}) == 3
 
 
 def _user(**fields: Any) -> UserState:
@@ -123,11 +130,11 @@ def test_revisions(
     seen: list[str | None] = []
     revisions: list[int] = []
     for at, (doc, deleted) in enumerate(steps):
-        change = profiles.observe(mark, dict(doc), deleted, at)
+        change = profiles.observe(mark, dict(doc), deleted, at, canonical)
         seen.append(change.name if change else None)
         if change is not None:
             revisions.append(change.revision)
-            assert change.etag == profiles.etag(doc)
+            assert change.etag == etag(doc)
             assert mark.updated_on == at
     assert seen == expected
     assert revisions == list(range(len(revisions)))  # 0, 1, 2, ...: never skips, never repeats
@@ -135,18 +142,18 @@ def test_revisions(
 
 def test_change_lists_what_changed() -> None:
     mark = ProfileMark()
-    profiles.observe(mark, dict(DOC_A), False, 1)
-    change = profiles.observe(mark, dict(DOC_B), False, 2)
+    profiles.observe(mark, dict(DOC_A), False, 1, canonical)
+    change = profiles.observe(mark, dict(DOC_B), False, 2, canonical)
     assert change is not None
     assert change.changes == {"firstName": [None, "Ada"]}
 
 
 def test_undelete_carries_changes_made_while_deleted() -> None:
     mark = ProfileMark()
-    profiles.observe(mark, dict(DOC_A), False, 1)
-    profiles.observe(mark, dict(DOC_A), True, 2)
-    profiles.observe(mark, dict(DOC_B), True, 3)
-    change = profiles.observe(mark, dict(DOC_B), False, 4)
+    profiles.observe(mark, dict(DOC_A), False, 1, canonical)
+    profiles.observe(mark, dict(DOC_A), True, 2, canonical)
+    profiles.observe(mark, dict(DOC_B), True, 3, canonical)
+    change = profiles.observe(mark, dict(DOC_B), False, 4, canonical)
     assert change is not None
     assert (change.name, change.changes) == ("undelete", {"firstName": [None, "Ada"]})
 

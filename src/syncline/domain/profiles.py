@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -47,14 +47,7 @@ def document(user: UserState, unsubscribed: bool) -> dict[str, Any]:
     return doc
 
 
-def canonical(doc: dict[str, Any]) -> bytes:
-    """Compact, key-sorted, UTF-8 JSON: the bytes the ETag is computed over."""
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def etag(doc: dict[str, Any]) -> str:
-    """The ETag of a document: over its canonical JSON."""
-    return etag_of_bytes(canonical(doc))
+Canonical = Callable[[dict[str, Any]], bytes]  # a document's canonical JSON (schemas.canonical)
 
 
 def etag_of_bytes(body: bytes) -> str:
@@ -73,7 +66,9 @@ class Change:
     etag: str
 
 
-def observe(mark: ProfileMark, doc: dict[str, Any], deleted: bool, now: int) -> Change | None:
+def observe(
+    mark: ProfileMark, doc: dict[str, Any], deleted: bool, now: int, canonical: Canonical
+) -> Change | None:
     """Advance `mark` to the user's current state; the new revision, or None if nothing shows.
 
     A never-visible profile that appears is a create; a visible one that changes is an update;

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -19,6 +20,7 @@ from syncline.domain.sync import SyncRun
 from syncline.domain.things import ThingState
 from syncline.domain.users import USER_FIELDS, UserState
 from syncline.schemas import collect as c
+from syncline.schemas.canonical import canonical
 from syncline.schemas.collect import Event, EventError
 from syncline.services import devices
 from syncline.services.outbox import Outbox
@@ -40,6 +42,23 @@ def digest(event_type: str, timestamp: int, payload: bytes) -> bytes:
     ).digest()
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What an event brings whatever the state: computed before its writer's turn."""
+
+    event: Event
+    user_id: str | None
+    thing_id: str | None
+    payload: bytes  # canonical JSON, stored in the event log
+    content: bytes  # digest(...) of it
+
+
+def prepare(event: Event) -> Prepared:
+    user_id, thing_id = c.subjects(event)
+    payload = _encode(event.payload)
+    return Prepared(event, user_id, thing_id, payload, digest(event.kind, event.timestamp, payload))
+
+
 class Applier:
     def __init__(self, uow: UnitOfWork, space: str, now: int, by: str = "system") -> None:
         self.uow, self.space, self.now = uow, space, now
@@ -56,16 +75,15 @@ class Applier:
         self._sync_loaded = False
 
     # public ------------------------------------------------------------------------------
-    def run(self, events: Sequence[Event]) -> list[Outcome]:
-        named = [c.subjects(e) for e in events]
-        self._preload(events, named)
-        seen = self.uow.known_digests(self.space, list({e.event_id for e in events}))
+    def run(self, events: Sequence[Event | Prepared]) -> list[Outcome]:
+        items = [e if isinstance(e, Prepared) else prepare(e) for e in events]
+        self._preload(items)
+        seen = self.uow.known_digests(self.space, list({p.event.event_id for p in items}))
         outcomes: list[Outcome] = []
         now = self.now
-        for event, (user_id, thing_id) in zip(events, named, strict=True):
+        for item in items:
+            event, content = item.event, item.content
             kind = event.kind
-            payload = _encode(event.payload)
-            content = digest(kind, event.timestamp, payload)
             known = seen.get(event.event_id)
             if known is not None:
                 outcomes.append(DUPLICATE if known == content else _reused(event, kind))
@@ -86,9 +104,9 @@ class Applier:
                     event.timestamp,
                     now,
                     PREEXISTING if event.preexisting else LIVE,
-                    user_id,
-                    thing_id,
-                    payload,
+                    item.user_id,
+                    item.thing_id,
+                    item.payload,
                     content,
                 )
             )
@@ -127,7 +145,7 @@ class Applier:
                 continue
             user.unsubscribed = self.is_unsubscribed(user.email)
             doc = profiles.document(user, user.unsubscribed)
-            change = profiles.observe(user.profile, doc, user.is_deleted, self.now)
+            change = profiles.observe(user.profile, doc, user.is_deleted, self.now, canonical)
             if change is not None:
                 self.record(user, change, cause)
 
@@ -180,11 +198,10 @@ class Applier:
             self._sync.changed = False
 
     # entities ----------------------------------------------------------------------------
-    def _preload(
-        self, events: Sequence[Event], named: Sequence[tuple[str | None, str | None]]
-    ) -> None:
-        user_ids = {u for u, _ in named if u is not None}
-        thing_ids = {t for _, t in named if t is not None}
+    def _preload(self, items: Sequence[Prepared]) -> None:
+        user_ids = {p.user_id for p in items if p.user_id is not None}
+        thing_ids = {p.thing_id for p in items if p.thing_id is not None}
+        events = [p.event for p in items]
         pairs = {
             (e.payload.user_id, e.payload.thing_id)
             for e in events

@@ -17,7 +17,7 @@ import msgspec
 from syncline.errors import PayloadTooLarge, RequestRejected
 from syncline.schemas import collect as c
 from syncline.schemas.collect import CollectResponse, Event, EventError, InvalidEvent
-from syncline.services.apply import ACCEPTED, DUPLICATE, Applier
+from syncline.services.apply import ACCEPTED, DUPLICATE, Applier, Prepared, prepare
 from syncline.storage import dashboard_sql
 from syncline.storage.interface import UnitOfWork
 from syncline.storage.records import RejectedRow
@@ -40,6 +40,7 @@ class Decoded:
     index: int
     raw: bytes
     result: Event | EventError
+    prepared: Prepared | None  # for a valid event: its part of the work done before the writer
 
 
 def decode_request(body: bytes, now: int, limits: Limits) -> list[Decoded]:
@@ -60,7 +61,9 @@ def decode_request(body: bytes, now: int, limits: Limits) -> list[Decoded]:
     out = []
     for index, raw in enumerate(envelope.events):
         data = bytes(raw)
-        out.append(Decoded(index, data, validate(data, now, now, limits)))
+        result = validate(data, now, now, limits)
+        ready = None if isinstance(result, EventError) else prepare(result)
+        out.append(Decoded(index, data, result, ready))
     return out
 
 
@@ -95,8 +98,8 @@ def commit_many(
     them (`access:<credential id>`), as profile.delete webhooks report it.
     """
     applier = Applier(uow, space, max(now for _, now in requests), by)
-    valid = [d for decoded, _ in requests for d in decoded if not isinstance(d.result, EventError)]
-    outcomes = applier.run([d.result for d in valid])  # type: ignore[misc]
+    valid = [d for decoded, _ in requests for d in decoded if d.prepared is not None]
+    outcomes = applier.run([d.prepared for d in valid if d.prepared is not None])
     by_decoded = {id(d): o for d, o in zip(valid, outcomes, strict=True)}
     answers: list[CollectResponse] = []
     rejected: list[RejectedRow] = []
