@@ -98,9 +98,9 @@ def commit_many(
     them (`access:<credential id>`), as profile.delete webhooks report it.
     """
     applier = Applier(uow, space, max(now for _, now in requests), by)
-    valid = [d for decoded, _ in requests for d in decoded if d.prepared is not None]
-    outcomes = applier.run([d.prepared for d in valid if d.prepared is not None])
-    by_decoded = {id(d): o for d, o in zip(valid, outcomes, strict=True)}
+    valid = [(d, d.prepared) for ds, _ in requests for d in ds if d.prepared is not None]
+    outcomes = applier.run([p for _, p in valid])
+    by_decoded = {id(d): o for (d, _), o in zip(valid, outcomes, strict=True)}
     answers: list[CollectResponse] = []
     rejected: list[RejectedRow] = []
     counts: Counter[tuple[str, str]] = Counter()

@@ -28,7 +28,7 @@ from syncline.storage import migrate, profile_pg
 from syncline.storage.conn import Blob, Cursor
 from syncline.storage.pg_statistics import Statistics
 from syncline.storage.records import EventRow, HistoryRow
-from syncline.storage.sqlbase import SqlReader, SqlUnitOfWork
+from syncline.storage.sqlbase import EVENT_COLUMNS, SqlReader, SqlUnitOfWork, event_values
 
 log = structlog.get_logger("syncline.storage")
 _LOCK_NAMESPACE = 0x5359  # "SY": advisory locks of syncline (space locks, migrations)
@@ -37,10 +37,7 @@ _COPY_HISTORY = (
     "COPY profile_history (api_space_id, user_id, revision, at, name, changes, cause, etag) "
     "FROM STDIN"
 )
-_COPY_EVENTS = (
-    "COPY events (api_space_id, event_id, type, timestamp, received_at, precedence, user_id, "
-    "thing_id, payload, digest) FROM STDIN"
-)
+_COPY_EVENTS = f"COPY events ({EVENT_COLUMNS}) FROM STDIN"
 
 
 def driver_url(url: str) -> str:
@@ -218,24 +215,7 @@ class PgUnitOfWork(SqlUnitOfWork):
 
     def insert_events(self, space: str, rows: Sequence[EventRow]) -> None:
         """By COPY: the space's lock already ruled out duplicates."""
-        self.conn.copy(
-            _COPY_EVENTS,
-            (
-                (
-                    space,
-                    r.event_id,
-                    r.type,
-                    r.timestamp,
-                    r.received_at,
-                    r.precedence,
-                    r.user_id,
-                    r.thing_id,
-                    r.payload,
-                    Blob(r.digest),
-                )
-                for r in rows
-            ),
-        )
+        self.conn.copy(_COPY_EVENTS, event_values(space, rows))
 
     def insert_history(self, space: str, rows: Sequence[HistoryRow]) -> None:
         """By COPY: a revision's row is new by construction (the space's lock is held)."""

@@ -57,6 +57,29 @@ _USER_COLUMNS = (
 )
 
 
+EVENT_COLUMNS = (
+    "api_space_id, event_id, type, timestamp, received_at, precedence, user_id, thing_id, "
+    "payload, digest"
+)
+
+
+def event_values(space: str, rows: Iterable[EventRow]) -> Iterator[tuple[Any, ...]]:
+    """Each row's values in the order of EVENT_COLUMNS."""
+    for r in rows:
+        yield (
+            space,
+            r.event_id,
+            r.type,
+            r.timestamp,
+            r.received_at,
+            r.precedence,
+            r.user_id,
+            r.thing_id,
+            r.payload,
+            Blob(r.digest),
+        )
+
+
 @lru_cache(maxsize=64)
 def upsert_sql(table: str, columns: tuple[str, ...], key: int) -> str:
     """INSERT of `columns` that replaces the row of its key (the first `key` columns)."""
@@ -109,23 +132,8 @@ class SqlUnitOfWork(DashboardWrites, WebhookWrites):
 
     def insert_events(self, space: str, rows: Sequence[EventRow]) -> None:
         self.conn.executemany(
-            "INSERT INTO events (api_space_id, event_id, type, timestamp, received_at, "
-            "precedence, user_id, thing_id, payload, digest) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            [
-                (
-                    space,
-                    r.event_id,
-                    r.type,
-                    r.timestamp,
-                    r.received_at,
-                    r.precedence,
-                    r.user_id,
-                    r.thing_id,
-                    r.payload,
-                    Blob(r.digest),
-                )
-                for r in rows
-            ],
+            f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            list(event_values(space, rows)),
         )
 
     # entities ----------------------------------------------------------------------------
