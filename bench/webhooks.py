@@ -419,6 +419,7 @@ PHASES = [
     Phase("single-profile", {"ordering": "profile"}),
     Phase("batched", {"ordering": "profile", "batch": {"maxEvents": 500, "timeoutSeconds": 1}}),
     Phase("drain-single", {"ordering": "none"}, backlog=True),
+    Phase("drain-profile", {"ordering": "profile"}, backlog=True),
     Phase(
         "drain-batched",
         {"ordering": "profile", "batch": {"maxEvents": 500, "timeoutSeconds": 1}},
@@ -501,6 +502,7 @@ def report(
         "single-profile": "single-event, ordering profile",
         "batched": "batched 500/1 s, ordering profile",
         "drain-single": "  backlog drain: single, none",
+        "drain-profile": "  backlog drain: single, profile",
         "drain-batched": "  backlog drain: batched, profile",
     }
     for name, r in runs.items():

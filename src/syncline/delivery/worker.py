@@ -12,19 +12,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
 import random
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import aiohttp
 import structlog
 
 from syncline import __version__
 from syncline.clock import now_ms
-from syncline.delivery import schedule, sender, signing
+from syncline.delivery import http1, schedule, sender, signing
 from syncline.settings import Settings
 from syncline.storage.interface import Storage, UnitOfWork
 from syncline.storage.records import AttemptRow, Claimed, Settled, WebhookRow
@@ -64,12 +63,12 @@ class DeliveryWorker:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.session: aiohttp.ClientSession | None = None
+        self.pool: http1.Pool | None = None
 
     # lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self.session = sender.new_session(self.settings.webhooks_allow_private)
+        self.pool = sender.new_pool(self.settings.webhooks_allow_private)
         # Alone, every claim left is a dead process's: take them back now. Beside other
         # workers, only claims whose lease ran out (another may still hold its own).
         until = now_ms() + (self.lease_ms if self.sole else 0)
@@ -87,8 +86,8 @@ class DeliveryWorker:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
         await self._flush()
-        if self.session is not None:
-            await self.session.close()
+        if self.pool is not None:
+            await self.pool.close()
 
     def wake(self) -> None:
         """Thread-safe: new deliveries may be due (called after a commit)."""
@@ -361,9 +360,9 @@ class Endpoint:
         headers = signing.headers(keys, message_id, now // 1000, body)
         headers["Content-Type"] = "application/json"
         headers["User-Agent"] = f"syncline-webhooks/{__version__}"
-        assert self.worker.session is not None
+        assert self.worker.pool is not None
         sent = await sender.send(
-            self.worker.session, row.url, body, headers, settings.webhook_timeout_seconds
+            self.worker.pool, row.url, body, headers, settings.webhook_timeout_seconds
         )
         await self.worker.settle(self._outcome(row, group, message_id, sent, now))
 
@@ -437,4 +436,4 @@ def _error_of(attempt: AttemptRow | None) -> str | None:
 
 def _attempt_id(now: int) -> str:
     """Time-ordered and unique."""
-    return f"{now:013d}{uuid.uuid4().hex[:12]}"
+    return f"{now:013d}{os.urandom(6).hex()}"

@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from syncline.domain.users import NEVER_VISIBLE, ProfileMark, UserState
@@ -139,10 +140,13 @@ def served(
 
 
 def iso(millis: int | None) -> str | None:
-    if millis is None:
-        return None
-    moment = datetime.fromtimestamp(millis / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis % 1000:03d}Z"
+    return None if millis is None else _iso(millis)
+
+
+@lru_cache(maxsize=4096)  # a batch's changes share their `now`
+def _iso(millis: int) -> str:
+    seconds, ms = divmod(millis, 1000)
+    return datetime.fromtimestamp(seconds, tz=UTC).isoformat()[:19] + f".{ms:03d}Z"
 
 
 def created_on(user: UserState) -> int | None:

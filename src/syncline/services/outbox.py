@@ -7,7 +7,6 @@ later receives what happens from then on.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import msgspec
@@ -15,6 +14,7 @@ import msgspec
 from syncline.domain import profiles, webhooks
 from syncline.domain.profiles import Change
 from syncline.domain.users import UserState
+from syncline.ids import uuid7
 from syncline.storage.interface import UnitOfWork
 from syncline.storage.records import OutboxRow, WebhookRow
 
@@ -39,7 +39,7 @@ class Outbox:
         ]
         if not wanted:
             return
-        event_id = str(uuid.uuid4())
+        event_id = uuid7(now)
         envelope = webhooks.envelope(
             event_id,
             self.account(),
