@@ -34,6 +34,7 @@ bench: install
 	$(BIN)/python bench/collect.py
 	$(BIN)/python bench/profiles.py
 	$(BIN)/python bench/webhooks.py
+	$(BIN)/python bench/http_client.py
 	$(BIN)/python bench/import.py
 	$(BIN)/python bench/dashboard.py
 

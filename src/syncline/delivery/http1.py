@@ -1,9 +1,9 @@
 """A lean HTTP/1.1 client for webhook POSTs: keep-alive pools per origin, nothing else.
 
 Delivery sends one small POST per revision and reads at most 2 KB of the answer, so the general
-clients' features (cookies, redirects, proxies, tracing, decompression) are pure cost: measured
-here against one local receiver, aiohttp's client spent 73 to 82 µs of CPU a request and this
-one 22 to 27 µs. What it does:
+clients' features (cookies, redirects, proxies, tracing, decompression) are pure cost: against
+one local receiver (`bench/http_client.py`), aiohttp's client spent 71 to 110 µs of CPU a
+request and this one 29 to 42 µs. What it does:
 
 - http and https (TLS verified with the system's CA store), `Host` with a non-default port;
 - resolves names itself, so the public-address policy applies to the very address it connects
