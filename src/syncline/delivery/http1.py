@@ -98,7 +98,7 @@ def request_bytes(where: Target, headers: dict[str, str], body: bytes) -> bytes:
     return b"".join(lines)
 
 
-class _Parser:
+class ResponseParser:
     """One response at a time, fed bytes as they arrive."""
 
     def __init__(self, keep: int) -> None:
@@ -188,7 +188,7 @@ class _Parser:
             if len(lengths) > 1:
                 raise HttpError("conflicting Content-Length headers")
             text = lengths.pop()
-            if not text.isdigit():
+            if not (text.isascii() and text.isdigit()):
                 raise HttpError(f"malformed Content-Length: {text[:40]!r}")
             self._framing, self._remaining = "length", int(text)
             if self._remaining == 0:
@@ -235,12 +235,9 @@ class _Parser:
                         return True
                 else:
                     size = line.split(b";", 1)[0].strip()
-                    try:
-                        self._remaining = int(size, 16)
-                    except ValueError:
-                        raise HttpError(f"malformed chunk size: {size[:20]!r}") from None
-                    if self._remaining < 0:
+                    if not size or size.strip(b"0123456789abcdefABCDEF") or len(size) > 16:
                         raise HttpError(f"malformed chunk size: {size[:20]!r}")
+                    self._remaining = int(size, 16)
                     self._chunk_state = "data" if self._remaining else "trailer"
             else:
                 take = min(self._remaining, len(self.buffer))
@@ -276,7 +273,7 @@ def _status_line(line: str) -> tuple[str, int]:
     parts = line.split(" ", 2)
     if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or len(parts[1]) != 3:
         raise HttpError(f"malformed status line: {line[:80]!r}")
-    if not parts[1].isdigit() or not 100 <= int(parts[1]) <= 599:
+    if not (parts[1].isascii() and parts[1].isdigit()) or not 100 <= int(parts[1]) <= 599:
         raise HttpError(f"malformed status line: {line[:80]!r}")
     return parts[0], int(parts[1])
 
@@ -287,7 +284,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.idle_since = time.monotonic()
-        self._parser: _Parser | None = None
+        self._parser: ResponseParser | None = None
         self._waiter: asyncio.Future[Response] | None = None
         self._grace: asyncio.TimerHandle | None = None
 
@@ -306,8 +303,9 @@ class _Connection(asyncio.Protocol):
             elif parser.has_head and self._grace is None:
                 loop = asyncio.get_running_loop()
                 self._grace = loop.call_later(GRACE_S, self._cut_short)
-        except HttpError as exc:
-            waiter.set_exception(exc)
+        except Exception as exc:  # a callback's error would leave the request waiting
+            error = exc if isinstance(exc, HttpError) else HttpError(f"unreadable answer: {exc}")
+            waiter.set_exception(error)
             self.close()
 
     def _cut_short(self) -> None:
@@ -340,7 +338,7 @@ class _Connection(asyncio.Protocol):
         """The response, and whether the connection may carry another request."""
         assert self.transport is not None
         loop = asyncio.get_running_loop()
-        self._parser = parser = _Parser(self.keep)
+        self._parser = parser = ResponseParser(self.keep)
         self._waiter = loop.create_future()
         self.transport.write(data)
         try:
