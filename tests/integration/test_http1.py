@@ -255,11 +255,14 @@ def test_send_turns_every_failure_into_an_attempt_with_a_reason() -> None:
     assert "ConnectionRefusedError" in refused.error
 
 
-def test_header_values_cannot_inject_lines() -> None:
+def test_header_values_cannot_inject_lines_and_odd_urls_are_errors() -> None:
     async def main() -> None:
         pool = Pool(allow_private=True)
         with pytest.raises(HttpError, match="line breaks"):
             await pool.post("http://127.0.0.1:1/", {"X-Evil": "a\r\nHost: b"}, b"", 1)
+        for url in ("http://127.0.0.1:99999/", "ftp://127.0.0.1/", "http:///path"):
+            with pytest.raises(HttpError, match="URL"):
+                await pool.post(url, {}, b"", 1)
 
     asyncio.run(main())
 
@@ -316,3 +319,13 @@ def test_https_verifies_the_certificate(certificate: tuple[Path, Path]) -> None:
     assert "certificate verify failed" in run(
         [OK], untrusted, tls=(server, ssl.create_default_context())
     )
+
+
+def test_an_unexpected_error_is_still_an_attempt_with_its_reason() -> None:
+    class Broken(Pool):  # fault injection: a bug below the sender must not lose the delivery
+        async def post(self, *args: Any, **kwargs: Any) -> Response:
+            raise RuntimeError("a bug")
+
+    sent = asyncio.run(send(Broken(allow_private=True), "http://127.0.0.1:1/", b"{}", {}, 1))
+    assert sent.status is None
+    assert sent.error == "RuntimeError: a bug"

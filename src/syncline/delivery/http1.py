@@ -74,11 +74,14 @@ class Target:
 @lru_cache(maxsize=4096)
 def target(url: str) -> Target:
     """The origin and the request line of `url` (path and query percent-encoded)."""
-    parsed = URL(url)
+    try:
+        parsed = URL(url)
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    except ValueError as exc:
+        raise HttpError(f"not a usable URL: {exc}") from None
     if parsed.scheme not in ("http", "https") or not parsed.raw_host:
         raise HttpError(f"not an absolute http(s) URL: {url}")
     host = parsed.raw_host
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
     shown = f"[{host}]" if ":" in host else host
     if not parsed.is_default_port():
         shown = f"{shown}:{port}"

@@ -5,10 +5,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import structlog
+
 from syncline.delivery.http1 import HttpError, Pool
 from syncline.delivery.schedule import parse_retry_after
 
 RESPONSE_BYTES = 2048
+log = structlog.get_logger("syncline.delivery")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,9 @@ async def send(
     except TimeoutError:
         return Sent(None, _ms(started), None, f"no answer within {timeout_s:g} s", None)
     except (HttpError, OSError) as exc:
+        return Sent(None, _ms(started), None, f"{type(exc).__name__}: {exc}"[:500], None)
+    except Exception as exc:  # a bug of ours: still an attempt, on the schedule, never a lost one
+        log.exception("webhook request failed unexpectedly", url=url)
         return Sent(None, _ms(started), None, f"{type(exc).__name__}: {exc}"[:500], None)
     return Sent(
         answer.status,
