@@ -340,6 +340,8 @@ class _Connection(asyncio.Protocol):
     async def request(self, data: bytes) -> tuple[Response, bool]:
         """The response, and whether the connection may carry another request."""
         assert self.transport is not None
+        if self.closed:
+            raise HttpError("the connection closed before the request was sent")
         loop = asyncio.get_running_loop()
         self._parser = parser = ResponseParser(self.keep)
         self._waiter = loop.create_future()
