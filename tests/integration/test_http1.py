@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import socket
 import ssl
 import subprocess
 from collections.abc import Awaitable, Callable
@@ -329,3 +330,47 @@ def test_an_unexpected_error_is_still_an_attempt_with_its_reason() -> None:
     sent = asyncio.run(send(Broken(allow_private=True), "http://127.0.0.1:1/", b"{}", {}, 1))
     assert sent.status is None
     assert sent.error == "RuntimeError: a bug"
+
+
+def test_an_address_that_does_not_answer_gives_way_to_the_next() -> None:
+    """A black hole on 127.0.0.1: a listener whose accept queue is full drops new SYNs, so a
+    connection to it hangs; a name resolving to it first and to a live server second is served
+    by the second after `attempt_s`."""
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(0)
+    fillers = []
+    for _ in range(4):  # fill the accept queue: what connects next is never answered
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(hole.getsockname())
+        fillers.append(filler)
+
+    class TwoAddresses(Pool):
+        live = 0
+
+        async def _resolve(self, origin: Any) -> list[tuple[str, int]]:
+            return [hole.getsockname(), ("127.0.0.1", self.live)]
+
+    async def main() -> tuple[Response, float]:
+        scripted = Scripted([OK])
+        server = await asyncio.start_server(scripted.handle, "127.0.0.1", 0)
+        pool = TwoAddresses(allow_private=True, attempt_s=0.3)
+        pool.live = server.sockets[0].getsockname()[1]
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            response = await post(pool, "http://example.test/hook", timeout=5)
+            return response, loop.time() - started
+        finally:
+            await pool.close()
+            server.close()
+            await server.wait_closed()
+
+    try:
+        response, took = asyncio.run(main())
+    finally:
+        for s in [*fillers, hole]:
+            s.close()
+    assert response.status == 200
+    assert 0.3 <= took < 2

@@ -7,7 +7,8 @@ request and this one 29 to 42 µs. What it does:
 
 - http and https (TLS verified with the system's CA store), `Host` with a non-default port;
 - resolves names itself, so the public-address policy applies to the very address it connects
-  to (no second lookup between the check and the connection);
+  to (no second lookup between the check and the connection), and tries a name's addresses in
+  turn, each but the last for at most `attempt_s`;
 - reads responses framed by `Content-Length`, `Transfer-Encoding: chunked` or the connection's
   end; skips interim 1xx responses; keeps the first `keep` bytes of a body and drains the rest
   (up to `MAX_DRAIN`, beyond which the connection is closed instead of reused);
@@ -373,8 +374,10 @@ class Pool:
         dns_ttl_s: float = 60.0,
         keep: int = KEEP,
         tls: ssl.SSLContext | None = None,
+        attempt_s: float = 2.0,
     ) -> None:
         self.allow_private = allow_private
+        self.attempt_s = attempt_s
         self.idle_s, self.dns_ttl_s, self.keep = idle_s, dns_ttl_s, keep
         self._tls = tls
         self._idle: dict[Origin, list[_Connection]] = {}
@@ -434,25 +437,38 @@ class Pool:
                 del self._idle[origin]
 
     async def _connect(self, origin: Origin) -> _Connection:
+        """The first of the origin's addresses that answers; one that does not answer within
+        `attempt_s` (a black-holed route, say IPv6 without a way out) gives way to the next."""
         loop = asyncio.get_running_loop()
         context = self._context() if origin.tls else None
+        addresses = await self._resolve(origin)
         failure: OSError | None = None
-        for address in await self._resolve(origin):
+        for n, (address, port) in enumerate(addresses):
+            last = n == len(addresses) - 1
             try:
-                _, conn = await loop.create_connection(
-                    lambda: _Connection(self.keep),
-                    address,
-                    origin.port,
-                    ssl=context,
-                    server_hostname=origin.host if context is not None else None,
-                )
+                async with asyncio.timeout(None if last else self.attempt_s):
+                    _, conn = await loop.create_connection(
+                        lambda: _Connection(self.keep),
+                        address,
+                        port,
+                        ssl=context,
+                        server_hostname=origin.host if context is not None else None,
+                    )
                 return conn
+            except TimeoutError:
+                if last:
+                    raise
+                failure = OSError(f"{address} did not answer within {self.attempt_s:g} s")
             except OSError as exc:
                 failure = exc
         assert failure is not None
         raise failure
 
-    async def _resolve(self, origin: Origin) -> list[str]:
+    async def _resolve(self, origin: Origin) -> list[tuple[str, int]]:
+        """Where to connect: (address, port) in the order to try them."""
+        return [(a, origin.port) for a in await self._addresses(origin)]
+
+    async def _addresses(self, origin: Origin) -> list[str]:
         host = origin.host
         try:
             literal = ipaddress.ip_address(host)
