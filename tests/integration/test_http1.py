@@ -90,11 +90,9 @@ OK: Script = [b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"]
 
 
 def test_keep_alive_reuses_one_connection_and_sends_host_path_and_length() -> None:
-    async def client(pool: Pool, url: str, s: Scripted) -> list[Response]:
-        return [await post(pool, url) for _ in range(3)]
-
     async def capture(pool: Pool, url: str, s: Scripted) -> Scripted:
-        await client(pool, url, s)
+        for _ in range(3):
+            await post(pool, url)
         return s
 
     s = run([OK], capture)
@@ -105,6 +103,26 @@ def test_keep_alive_reuses_one_connection_and_sends_host_path_and_length() -> No
     assert f"Host: 127.0.0.1:{s.port}".encode() in first
     assert b"Content-Length: 7" in first
     assert s.requests[0].endswith(b'\r\n\r\n{"n":1}')
+
+
+def test_a_connection_idle_too_long_is_not_reused() -> None:
+    async def main() -> int:
+        scripted = Scripted([OK])
+        server = await asyncio.start_server(scripted.handle, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook"
+        pool = Pool(allow_private=True, idle_s=0.2)
+        try:
+            await post(pool, url)
+            await post(pool, url)  # at once: the same connection
+            await asyncio.sleep(0.3)
+            await post(pool, url)  # idle longer than idle_s: a new one
+            return scripted.connections
+        finally:
+            await pool.close()
+            server.close()
+            await server.wait_closed()
+
+    assert asyncio.run(main()) == 2
 
 
 def test_chunked_bodies_split_anywhere_are_joined_and_the_connection_reused() -> None:

@@ -418,7 +418,7 @@ class Pool:
         idle = self._idle.get(origin)
         while idle:
             conn = idle.pop()
-            if not conn.closed and now - conn.idle_since < self.idle_s:
+            if self._fresh(conn, now):
                 return conn
             conn.close()
         return await self._connect(origin)
@@ -426,15 +426,20 @@ class Pool:
     def _sweep(self, now: float) -> None:
         """Close what idled too long, for every origin (one no longer posted to as well)."""
         self._swept = now
-        for origin, conns in list(self._idle.items()):
-            keep = [c for c in conns if not c.closed and now - c.idle_since < self.idle_s]
-            for conn in conns:
-                if conn not in keep:
+        for origin in list(self._idle):
+            fresh = []
+            for conn in self._idle[origin]:
+                if self._fresh(conn, now):
+                    fresh.append(conn)
+                else:
                     conn.close()
-            if keep:
-                self._idle[origin] = keep
+            if fresh:
+                self._idle[origin] = fresh
             else:
                 del self._idle[origin]
+
+    def _fresh(self, conn: _Connection, now: float) -> bool:
+        return not conn.closed and now - conn.idle_since < self.idle_s
 
     async def _connect(self, origin: Origin) -> _Connection:
         """The first of the origin's addresses that answers; one that does not answer within

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 
 import structlog
 
-from syncline.delivery.http1 import HttpError, Pool
+from syncline.delivery.http1 import KEEP, HttpError, Pool
 from syncline.delivery.schedule import parse_retry_after
 
-RESPONSE_BYTES = 2048
 log = structlog.get_logger("syncline.delivery")
 
 
@@ -25,7 +24,7 @@ class Sent:
 
 def new_pool(allow_private: bool) -> Pool:
     """Connections for deliveries; without `allow_private`, only to public addresses."""
-    return Pool(allow_private, keep=RESPONSE_BYTES)
+    return Pool(allow_private, keep=KEEP)
 
 
 async def send(
@@ -36,10 +35,9 @@ async def send(
         answer = await pool.post(url, headers, body, timeout_s)
     except TimeoutError:
         return Sent(None, _ms(started), None, f"no answer within {timeout_s:g} s", None)
-    except (HttpError, OSError) as exc:
-        return Sent(None, _ms(started), None, f"{type(exc).__name__}: {exc}"[:500], None)
-    except Exception as exc:  # a bug of ours: still an attempt, on the schedule, never a lost one
-        log.exception("webhook request failed unexpectedly", url=url)
+    except Exception as exc:  # a bug of ours too: still an attempt, never a lost delivery
+        if not isinstance(exc, HttpError | OSError):
+            log.exception("webhook request failed unexpectedly", url=url)
         return Sent(None, _ms(started), None, f"{type(exc).__name__}: {exc}"[:500], None)
     return Sent(
         answer.status,

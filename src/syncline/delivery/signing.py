@@ -18,12 +18,14 @@ import base64
 import binascii
 import hashlib
 import hmac
+from functools import lru_cache
 
 
 def comapi_signature(secret: str, body: bytes) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
 
 
+@lru_cache(maxsize=1024)  # decoded once per secret, not per delivery
 def standard_key(secret: str) -> bytes:
     if secret.startswith("whsec_"):
         try:
