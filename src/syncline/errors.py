@@ -65,6 +65,12 @@ class StorageUnavailable(SynclineError):
     pass
 
 
+class ConcurrentChange(StorageUnavailable):
+    """Another process changed what this unit of work read (or they deadlocked): running the
+    same work again, from a fresh read, succeeds. The writer retries it; a client seeing it
+    gets a 503 to retry."""
+
+
 STATE_CODES = ("event_id.", "sync.")
 
 

@@ -60,8 +60,14 @@ def prepare(event: Event) -> Prepared:
 
 
 class Applier:
-    def __init__(self, uow: UnitOfWork, space: str, now: int, by: str = "system") -> None:
+    """`entity_locks`: the caller allows locking just the entities a batch names (when every
+    event of it stays within them) instead of the whole space (PostgreSQL)."""
+
+    def __init__(
+        self, uow: UnitOfWork, space: str, now: int, by: str = "system", entity_locks: bool = False
+    ) -> None:
         self.uow, self.space, self.now = uow, space, now
+        self.entity_locks = entity_locks
         self.outbox = Outbox(uow, space, by)
         self.users: dict[str, UserState] = {}
         self.things: dict[str, ThingState] = {}
@@ -77,6 +83,12 @@ class Applier:
     # public ------------------------------------------------------------------------------
     def run(self, events: Sequence[Event | Prepared]) -> list[Outcome]:
         items = [e if isinstance(e, Prepared) else prepare(e) for e in events]
+        if self.entity_locks and all(type(p.event) in _LOCAL for p in items):
+            self.uow.lock_subjects(
+                self.space,
+                {p.user_id for p in items if p.user_id is not None},
+                {p.thing_id for p in items if p.thing_id is not None},
+            )
         self._preload(items)
         seen = self.uow.known_digests(self.space, list({p.event.event_id for p in items}))
         outcomes: list[Outcome] = []
@@ -372,6 +384,18 @@ _HANDLERS: dict[type, Any] = {
     c.Unsubscribe: _unsubscribe,
     c.PreexistingSyncStarted: _sync_started,
     c.PreexistingSyncCompleted: _sync_completed,
+}
+
+# Events whose changes stay within the user and thing they name (`c.subjects`): a batch of
+# only these can lock just those entities. Not unsubscribes (every user of an email), nor
+# anything of the preexisting sync (its run is one row per space).
+_LOCAL = frozenset(_HANDLERS) - {
+    c.Unsubscribe,
+    c.PreexistingSyncStarted,
+    c.PreexistingSyncCompleted,
+    c.PreexistingUserCreated,
+    c.PreexistingThingCreated,
+    c.PreexistingUserThingAssociated,
 }
 
 _SYNC_MESSAGES = {

@@ -97,7 +97,13 @@ def commit_many(
     two of them is accepted in the first and a duplicate in the second. `by` names who sent
     them (`access:<credential id>`), as profile.delete webhooks report it.
     """
-    applier = Applier(uow, space, max(now for _, now in requests), by)
+    # A rejected preexisting event still counts in the sync run: that needs the space's lock.
+    local = not any(
+        isinstance(d.result, EventError) and d.result.type in c.PREEXISTING_ENTITY_TYPES
+        for ds, _ in requests
+        for d in ds
+    )
+    applier = Applier(uow, space, max(now for _, now in requests), by, entity_locks=local)
     valid = [(d, d.prepared) for ds, _ in requests for d in ds if d.prepared is not None]
     outcomes = applier.run([p for _, p in valid])
     by_decoded = {id(d): o for (d, _), o in zip(valid, outcomes, strict=True)}

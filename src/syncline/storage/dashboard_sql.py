@@ -22,6 +22,7 @@ ACCEPTED, REJECTED = "accepted", "rejected"
 
 class DashboardWrites:
     conn: Conn
+    counter_shard = 0  # the counters' row of this writer (see migration 0007)
 
     def count_events(self, space: str, minute: int, counts: Mapping[tuple[str, str], int]) -> None:
         """Add `{(type, outcome): n}` to the minute's and the total counts, in this
@@ -30,17 +31,18 @@ class DashboardWrites:
         if not counts:
             return
         ordered = sorted(counts.items())  # one order in every process: no deadlock
+        shard = self.counter_shard
         self.conn.executemany(
-            "INSERT INTO event_counts (api_space_id, minute, type, outcome, n) "
-            "VALUES (?,?,?,?,?) ON CONFLICT (api_space_id, minute, type, outcome) "
+            "INSERT INTO event_counts (api_space_id, minute, type, outcome, shard, n) "
+            "VALUES (?,?,?,?,?,?) ON CONFLICT (api_space_id, minute, type, outcome, shard) "
             "DO UPDATE SET n = event_counts.n + excluded.n",
-            [(space, minute, kind, outcome, n) for (kind, outcome), n in ordered],
+            [(space, minute, kind, outcome, shard, n) for (kind, outcome), n in ordered],
         )
         self.conn.executemany(
-            "INSERT INTO event_totals (api_space_id, type, outcome, n) VALUES (?,?,?,?) "
-            "ON CONFLICT (api_space_id, type, outcome) "
+            "INSERT INTO event_totals (api_space_id, type, outcome, shard, n) "
+            "VALUES (?,?,?,?,?) ON CONFLICT (api_space_id, type, outcome, shard) "
             "DO UPDATE SET n = event_totals.n + excluded.n",
-            [(space, kind, outcome, n) for (kind, outcome), n in ordered],
+            [(space, kind, outcome, shard, n) for (kind, outcome), n in ordered],
         )
         self.conn.execute(
             "DELETE FROM event_counts WHERE api_space_id = ? AND minute < ?",
@@ -54,8 +56,9 @@ class DashboardReads:
     def event_counts(self, space: str, since_minute: int) -> list[tuple[int, str, str, int]]:
         """`(minute, type, outcome, n)` from `since_minute` on, oldest first."""
         rows = self.conn.execute(
-            "SELECT minute, type, outcome, n FROM event_counts "
-            "WHERE api_space_id = ? AND minute >= ? ORDER BY minute, type, outcome",
+            "SELECT minute, type, outcome, SUM(n) FROM event_counts "
+            "WHERE api_space_id = ? AND minute >= ? GROUP BY minute, type, outcome "
+            "ORDER BY minute, type, outcome",
             (space, since_minute),
         )
         return [(int(m), str(t), str(o), int(n)) for m, t, o, n in rows]
@@ -63,8 +66,8 @@ class DashboardReads:
     def event_totals(self, space: str) -> list[tuple[str, str, int]]:
         """`(type, outcome, n)` since the space began."""
         rows = self.conn.execute(
-            "SELECT type, outcome, n FROM event_totals WHERE api_space_id = ? "
-            "ORDER BY type, outcome",
+            "SELECT type, outcome, SUM(n) FROM event_totals WHERE api_space_id = ? "
+            "GROUP BY type, outcome ORDER BY type, outcome",
             (space,),
         )
         return [(str(t), str(o), int(n)) for t, o, n in rows]

@@ -6,7 +6,7 @@ all. `Reader` answers queries outside any write transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -33,6 +33,12 @@ from syncline.storage.records import (
 
 class UnitOfWork(Protocol):
     def savepoint(self) -> AbstractContextManager[None]: ...
+
+    # concurrency: the users and things a batch of events will change, locked before any read
+    # (PostgreSQL; a no-op where one writer holds the whole database)
+    def lock_subjects(
+        self, space: str, users: Collection[str], things: Collection[str]
+    ) -> None: ...
 
     # event log
     def known_digests(self, space: str, event_ids: Sequence[str]) -> dict[str, bytes]: ...

@@ -259,6 +259,8 @@ event_counts = sa.Table(
     sa.Column("type", sa.Text, primary_key=True),
     sa.Column("outcome", sa.Text, primary_key=True),  # accepted | rejected
     sa.Column("n", sa.BigInteger, nullable=False),
+    # one row per writer connection (0007): concurrent writers never wait on a counter
+    sa.Column("shard", sa.SmallInteger, primary_key=True, server_default="0"),
 )
 
 event_totals = sa.Table(
@@ -268,4 +270,5 @@ event_totals = sa.Table(
     sa.Column("type", sa.Text, primary_key=True),
     sa.Column("outcome", sa.Text, primary_key=True),
     sa.Column("n", sa.BigInteger, nullable=False),
+    sa.Column("shard", sa.SmallInteger, primary_key=True, server_default="0"),
 )

@@ -7,7 +7,7 @@ statements that differ (claiming deliveries, hints).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from types import ModuleType
@@ -117,6 +117,11 @@ class SqlUnitOfWork(DashboardWrites, WebhookWrites):
             self.conn.execute(f"RELEASE {name}")
             raise
         self.conn.execute(f"RELEASE {name}")
+
+    # concurrency -------------------------------------------------------------------------
+    def lock_subjects(self, space: str, users: Collection[str], things: Collection[str]) -> None:
+        """Before reading these entities to change them. Nothing to do here: one writer at a
+        time holds the whole database (PostgreSQL locks just these entities instead)."""
 
     # event log ---------------------------------------------------------------------------
     def known_digests(self, space: str, event_ids: Sequence[str]) -> dict[str, bytes]:

@@ -23,12 +23,13 @@ from typing import Any, TypeVar
 
 import structlog
 
-from syncline.errors import StorageUnavailable, SynclineError
+from syncline.errors import ConcurrentChange, StorageUnavailable, SynclineError
 from syncline.storage.interface import Storage, UnitOfWork
 
 T = TypeVar("T")
 log = structlog.get_logger("syncline.writer")
 _STOP = object()
+_RETRIES = 3  # runs of one job that met a concurrent change (PostgreSQL, several processes)
 
 
 @dataclass(slots=True)
@@ -163,13 +164,19 @@ def _groups(jobs: list[_Job | _Mergeable]) -> list[_Job | list[_Mergeable]]:
 def _attempt(
     uow: UnitOfWork, job: _Job | _Mergeable, fn: Callable[[UnitOfWork], Any]
 ) -> tuple[_Job | _Mergeable, Any, BaseException | None]:
-    try:
-        with uow.savepoint():
-            return job, fn(uow), None
-    except Exception as exc:
-        if not isinstance(exc, SynclineError):
-            log.exception("request failed inside the writer")
-        return job, None, exc
+    runs = 1
+    while True:
+        try:
+            with uow.savepoint():
+                return job, fn(uow), None
+        except ConcurrentChange as exc:
+            if runs == _RETRIES:
+                return job, None, exc
+            runs += 1
+        except Exception as exc:
+            if not isinstance(exc, SynclineError):
+                log.exception("request failed inside the writer")
+            return job, None, exc
 
 
 def _attempt_merged(
