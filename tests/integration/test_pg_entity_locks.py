@@ -112,6 +112,8 @@ def test_batches_naming_other_users_commit_meanwhile_the_same_user_waits(two: An
     user = first.reader().user(space, "u1")
     assert user is not None
     assert (user.fields["first_name"][0], user.fields["last_name"][0]) == ("Ada", "Lovelace")
+    # each connection counted into its own shard; a reader sees the sums
+    assert ("user_created", "accepted", 2) in first.reader().event_totals(space)
 
 
 def test_a_thing_changing_locks_the_users_it_is_linked_to(two: Any) -> None:

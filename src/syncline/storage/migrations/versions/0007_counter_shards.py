@@ -28,16 +28,22 @@ _TABLES = {
 
 def upgrade() -> None:
     for table, (columns, key) in _TABLES.items():
-        _rekey(table, columns + ", shard SMALLINT DEFAULT '0' NOT NULL", key + ", shard", key)
+        _rekey(table, columns + ", shard SMALLINT DEFAULT '0' NOT NULL", key + ", shard")
 
 
 def downgrade() -> None:
     for table, (columns, key) in _TABLES.items():
-        op.execute(f"DELETE FROM {table} WHERE shard <> 0")  # (the sums are lost, not wrong)
-        _rekey(table, columns, key, key)
+        # the shards folded into one row per key first
+        op.execute(
+            f"CREATE TABLE {table}_sum AS SELECT {key}, SUM(n) AS n FROM {table} GROUP BY {key}"
+        )
+        op.execute(f"DELETE FROM {table}")
+        op.execute(f"INSERT INTO {table} ({key}, n, shard) SELECT {key}, n, 0 FROM {table}_sum")
+        op.execute(f"DROP TABLE {table}_sum")
+        _rekey(table, columns, key)
 
 
-def _rekey(table: str, columns: str, new_key: str, old_key: str) -> None:
+def _rekey(table: str, columns: str, new_key: str) -> None:
     if op.get_bind().dialect.name == "postgresql":
         if "shard" in new_key:
             op.execute(f"ALTER TABLE {table} ADD COLUMN shard SMALLINT DEFAULT '0' NOT NULL")
