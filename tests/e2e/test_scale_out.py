@@ -1,9 +1,10 @@
 """Several processes on one database, with no coordinator beyond it (DESIGN section 6).
 
-Two `syncline serve` processes take overlapping batches of the same events at once: each
-event is applied exactly once, profile revisions never skip or repeat, and the state equals a
-clean replay of the same events in one process. Runs on SQLite (file locking) and PostgreSQL
-(advisory locks per space).
+Two `syncline serve` processes take overlapping batches of the same events (users, links,
+firmware updates of things several users share) at once: each event is applied exactly once,
+profile revisions never skip or repeat, and the state (devices included) equals a clean replay
+of the same events in one process. Runs on SQLite (file locking) and PostgreSQL (locks per
+user and thing, docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -55,6 +56,16 @@ def the_events(start: int) -> list[dict[str, Any]]:
                 "payload": {"user_id": f"u{u}", "thing_id": f"t{u % 7}"},
             }
         )
+    for t in range(7):  # new firmware on things shared by several users: their devices change
+        for n in range(3):
+            events.append(
+                {
+                    "type": "thing_updated",
+                    "event_id": f"fw-{t}-{n}",
+                    "timestamp": start + 20 + n,
+                    "payload": {"thing_id": f"t{t}", "model": "K", "firmware_version": f"{n}"},
+                }
+            )
     return events
 
 
@@ -93,7 +104,9 @@ def documents(reader: Any, space: str) -> dict[str, Any]:
         profile = reader.profile(space, f"u{u}")
         assert profile is not None
         links = [(a.thing_id, a.associated) for a in reader.associations_of_user(space, f"u{u}")]
-        out[f"u{u}"] = (profile.doc, profile.etag, links)
+        user = reader.user(space, f"u{u}")
+        devices = user.profile.devices if user is not None else None
+        out[f"u{u}"] = (profile.doc, profile.etag, links, devices)
     return out
 
 
