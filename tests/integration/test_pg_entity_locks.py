@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent import futures
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import psycopg
 import pytest
 
 from syncline.clock import now_ms
+from syncline.errors import ConcurrentChange
 from syncline.schemas.collect import CollectResponse
 from syncline.services import ingest, spaces
 from syncline.storage import postgres
@@ -40,74 +42,50 @@ def two(tmp_path: Path) -> Iterator[tuple[Storage, Storage, str, str]]:
             second.close()
 
 
+def decoded(*events: dict[str, Any]) -> tuple[list[ingest.Decoded], int]:
+    now = now_ms()
+    body = json.dumps({"events": list(events)}).encode()
+    return ingest.decode_request(body, now, ingest.Limits()), now
+
+
 def send(storage: Storage, space: str, *events: dict[str, Any]) -> CollectResponse:
-    now = now_ms()
-    decoded = ingest.decode_request(json.dumps({"events": list(events)}).encode(), now, LIMITS)
     with storage.unit_of_work() as uow:
-        return ingest.commit_many(uow, space, [(decoded, now)])[0]
+        return ingest.commit_many(uow, space, [decoded(*events)])[0]
 
 
-LIMITS = ingest.Limits()
+@contextmanager
+def held_open(storage: Storage, space: str, *events: dict[str, Any]) -> Iterator[CollectResponse]:
+    """The batch applied in a transaction that commits when the block ends."""
+    with storage.unit_of_work() as uow:
+        yield ingest.commit_many(uow, space, [decoded(*events)])[0]
 
 
-class Background:
-    """`fn` on a thread: `done` tells whether it finished, `result` what it returned."""
-
-    def __init__(self, fn: Callable[[], Any]) -> None:
-        self.result: Any = None
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, args=(fn,))
-        self.thread.start()
-
-    def _run(self, fn: Callable[[], Any]) -> None:
-        try:
-            self.result = fn()
-        except BaseException as exc:  # raised again by finish()
-            self.error = exc
-
-    def done(self, within: float) -> bool:
-        self.thread.join(within)
-        return not self.thread.is_alive()
-
-    def finish(self) -> Any:
-        assert self.done(30)
-        if self.error is not None:
-            raise self.error
-        return self.result
+def waiting(future: futures.Future[Any]) -> bool:
+    return bool(futures.wait([future], timeout=WAIT).not_done)
 
 
-def held_open(storage: Storage, space: str, *events: dict[str, Any]) -> Any:
-    """A context: the batch applied in a transaction that commits when the block ends."""
-    now = now_ms()
-    decoded = ingest.decode_request(json.dumps({"events": list(events)}).encode(), now, LIMITS)
-
-    class Held:
-        def __enter__(self) -> CollectResponse:
-            self.cm = storage.unit_of_work()
-            uow = self.cm.__enter__()
-            return ingest.commit_many(uow, space, [(decoded, now)])[0]
-
-        def __exit__(self, *exc: Any) -> None:
-            self.cm.__exit__(*exc)
-
-    return Held()
+@pytest.fixture
+def background() -> Iterator[futures.ThreadPoolExecutor]:
+    with futures.ThreadPoolExecutor(2) as pool:
+        yield pool
 
 
 def revisions(storage: Storage, space: str, user_id: str) -> list[int]:
     return [h.revision for h in storage.reader().history(space, user_id, None, 100)]
 
 
-def test_batches_naming_other_users_commit_meanwhile_the_same_user_waits(two: Any) -> None:
+def test_batches_naming_other_users_commit_meanwhile_the_same_user_waits(
+    two: Any, background: futures.ThreadPoolExecutor
+) -> None:
     first, second, space, _ = two
     with held_open(first, space, user_created("u1", first_name="Ada")) as answer:
         assert answer.accepted == 1
-        other = Background(lambda: send(second, space, user_created("u2")))
-        assert other.done(10)  # not held up by the open transaction
-        assert other.finish().accepted == 1
+        other = background.submit(send, second, space, user_created("u2"))
+        assert other.result(10).accepted == 1  # not held up by the open transaction
         update = event("user_updated", {"user_id": "u1", "last_name": "Lovelace"})
-        same = Background(lambda: send(second, space, update))
-        assert not same.done(WAIT)  # u1 is locked until the first batch commits
-    assert same.finish().accepted == 1
+        same = background.submit(send, second, space, update)
+        assert waiting(same)  # u1 is locked until the first batch commits
+    assert same.result(30).accepted == 1
     assert revisions(first, space, "u1") == [0, 1]
     user = first.reader().user(space, "u1")
     assert user is not None
@@ -116,18 +94,20 @@ def test_batches_naming_other_users_commit_meanwhile_the_same_user_waits(two: An
     assert ("user_created", "accepted", 2) in first.reader().event_totals(space)
 
 
-def test_a_thing_changing_locks_the_users_it_is_linked_to(two: Any) -> None:
-    first, second, space, _ = two
+def test_a_thing_changing_locks_the_users_it_is_linked_to(
+    two: Any, background: futures.ThreadPoolExecutor
+) -> None:
+    first, second, space, url = two
     send(first, space, user_created("u1"), thing_created("t1", model="K"), associated("u1", "t1"))
     before = revisions(first, space, "u1")
     changed = event("thing_updated", {"thing_id": "t1", "model": "K", "firmware_version": "2"})
     with held_open(first, space, changed):
         # the firmware shows in u1's devices: u1 is locked although the batch names only t1
-        renamed = Background(
-            lambda: send(second, space, event("user_updated", {"user_id": "u1", "last_name": "L"}))
-        )
-        assert not renamed.done(WAIT)
-    assert renamed.finish().accepted == 1
+        assert can_share_space(url, space)  # locked up front, not by taking the whole space
+        update = event("user_updated", {"user_id": "u1", "last_name": "L"})
+        renamed = background.submit(send, second, space, update)
+        assert waiting(renamed)
+    assert renamed.result(30).accepted == 1
     history = first.reader().history(space, "u1", None, 100)
     assert [h.revision for h in history] == list(range(len(before) + 2))  # no skip, no repeat
     assert {h.name for h in history[len(before) :]} == {"devicesUpdated", "update"}
@@ -140,12 +120,10 @@ def test_an_event_id_taken_meanwhile_with_other_content_is_reported_reused(two: 
     try:
         taken = user_created("u1")
         reused = {**user_created("u2"), "event_id": taken["event_id"]}
-        now = now_ms()
-        decoded = ingest.decode_request(json.dumps({"events": [reused]}).encode(), now, LIMITS)
+        batch, now = decoded(reused)
         with held_open(first, space, taken):
-            late = writer.submit(lambda uow: ingest.commit(uow, space, decoded, now))
-            _, waiting = futures.wait([late], timeout=WAIT)
-            assert waiting  # it found the event_id free, applied, and now waits at its key
+            late = writer.submit(lambda uow: ingest.commit(uow, space, batch, now))
+            assert waiting(late)  # it found the event_id free, applied, and now waits at its key
         # its COPY waited for the first commit, met the key, and the writer ran it again
         answer = late.result(30)
     finally:
@@ -168,10 +146,8 @@ def test_linking_a_user_with_other_things_keeps_to_entity_locks(two: Any) -> Non
 
 def test_reaching_an_entity_it_did_not_lock_takes_the_whole_space(two: Any) -> None:
     first, _, space, url = two
-    now = now_ms()
-    body = json.dumps({"events": [user_created("u1")]}).encode()
     with first.unit_of_work() as uow:
-        ingest.commit(uow, space, ingest.decode_request(body, now, LIMITS), now)
+        ingest.commit_many(uow, space, [decoded(user_created("u1"))])
         assert can_share_space(url, space)  # only u1 is locked
         uow.load_users(space, ["u2"])  # as a later job of the same transaction might
         assert not can_share_space(url, space)
@@ -184,6 +160,25 @@ def test_a_lock_taken_in_a_rolled_back_savepoint_is_taken_again(two: Any) -> Non
             lock_then_fail(uow, space)
         uow.known_digests(space, ["e"])
         assert not can_share_space(url, space)
+
+
+def test_writers_waiting_for_each_other_are_a_change_to_run_again(
+    two: Any, background: futures.ThreadPoolExecutor
+) -> None:
+    first, second, space, _ = two
+    both_hold_one = threading.Barrier(2, timeout=10)
+
+    def cross(storage: Storage, mine: str, theirs: str) -> None:
+        with storage.unit_of_work() as uow:
+            uow.lock_subjects(space, {mine}, set())
+            both_hold_one.wait()
+            uow.lock_subjects(space, {theirs}, set())  # as a later job of the transaction might
+
+    runs = [background.submit(cross, first, "a", "b"), background.submit(cross, second, "b", "a")]
+    errors = [run.exception(30) for run in runs]
+    # PostgreSQL ends one of the two; that is a change the writer runs again, not a plain 503
+    assert errors.count(None) == 1
+    assert any(isinstance(error, ConcurrentChange) for error in errors)
 
 
 def lock_then_fail(uow: Any, space: str) -> None:
