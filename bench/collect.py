@@ -165,6 +165,7 @@ def bare_script(payloads: list[bytes], synchronous: str) -> dict[str, float]:
     from syncline.schemas.collect import EventError
     from syncline.services import ingest
     from syncline.services.ingest import Limits
+    from syncline.storage.sqlbase import SqlUnitOfWork
     from syncline.storage.sqlite import SQLiteStorage
 
     with tempfile.TemporaryDirectory(prefix="syncline-bare-") as tmp:
@@ -198,7 +199,7 @@ def bare_script(payloads: list[bytes], synchronous: str) -> dict[str, float]:
                     )
                 )
             conn.execute("BEGIN")
-            conn.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+            SqlUnitOfWork(conn).write_rows("INSERT INTO events", rows)  # as the server inserts
             conn.execute("COMMIT")
             inserted += len(rows)
         elapsed = time.perf_counter() - started

@@ -39,6 +39,23 @@ def test_commit_many_equals_one_after_the_other(storage: Storage, space: str) ->
     assert len(rejected.items) == 1
 
 
+@pytest.mark.parametrize("n", [1, 127, 128, 129, 383])
+def test_bulk_writes_keep_every_row_of_a_batch(storage: Storage, space: str, n: int) -> None:
+    """Rows go in many to a statement (128, then powers of two): none lost, none mixed up."""
+    events = [user_created(f"u-{i}", email=f"u{i}@example.com") for i in range(n)]
+    with storage.unit_of_work() as uow:
+        (answer,) = ingest.commit_many(uow, space, [(_decoded(*events), now_ms())])
+    assert (answer.accepted, answer.invalid_events) == (n, [])
+    with storage.unit_of_work() as uow:
+        users = uow.load_users(space, [f"u-{i}" for i in range(n)])
+    assert {u: s.email for u, s in users.items()} == {
+        f"u-{i}": f"u{i}@example.com" for i in range(n)
+    }
+    reader = storage.reader()
+    page = reader.events(space, user_id=None, thing_id=None, type=None, cursor=None, limit=1000)
+    assert sorted(e["event_id"] for e in page.items) == sorted(str(e["event_id"]) for e in events)
+
+
 def test_writer_merges_queued_items_and_isolates_a_failing_one(storage: Storage) -> None:
     calls: list[list[str]] = []
 

@@ -32,7 +32,13 @@ from syncline.storage import migrate, profile_pg
 from syncline.storage.conn import Blob, Cursor
 from syncline.storage.pg_statistics import Statistics
 from syncline.storage.records import EventRow, HistoryRow
-from syncline.storage.sqlbase import EVENT_COLUMNS, SqlReader, SqlUnitOfWork, event_values
+from syncline.storage.sqlbase import (
+    EVENT_COLUMNS,
+    SqlReader,
+    SqlUnitOfWork,
+    event_values,
+    values_sql,
+)
 
 log = structlog.get_logger("syncline.storage")
 LOCK_NAMESPACE = 0x5359  # "SY": advisory locks of syncline (space locks, migrations)
@@ -313,6 +319,11 @@ class PgUnitOfWork(SqlUnitOfWork):
             self.conn.copy(_COPY_EVENTS, event_values(space, rows))
         except psycopg.errors.UniqueViolation as exc:
             raise ConcurrentChange("another request took some of these event_ids") from exc
+
+    def write_rows(self, head: str, rows: Sequence[Sequence[Any]], tail: str = "") -> None:
+        """One statement a row, pipelined: one shape, planned once."""
+        if rows:
+            self.conn.executemany(values_sql(head, len(rows[0]), 1, tail), rows)
 
     def insert_history(self, space: str, rows: Sequence[HistoryRow]) -> None:
         """By COPY: a revision's row is new by construction (its user is locked)."""

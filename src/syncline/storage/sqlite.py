@@ -19,7 +19,10 @@ from syncline.storage.sqlbase import SqlReader, SqlUnitOfWork
 
 
 def connect(path: str, synchronous: str, readonly: bool = False) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    # Room for every statement shape (multi-row inserts come in eight sizes a table).
+    conn = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, timeout=30, cached_statements=512
+    )
     conn.execute("PRAGMA busy_timeout=30000")
     if not readonly:
         conn.execute("PRAGMA journal_mode=WAL")
