@@ -42,7 +42,7 @@ def digest(event_type: str, timestamp: int, payload: bytes) -> bytes:
     ).digest()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # one per event: not frozen (5x faster to build)
 class Prepared:
     """What an event brings whatever the state: computed before its writer's turn."""
 

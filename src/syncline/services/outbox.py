@@ -30,6 +30,8 @@ class Outbox:
         self._account: int | None = None
 
     def announce(self, user: UserState, change: Change, cause: dict[str, Any], now: int) -> None:
+        if not self.subscribers():
+            return
         name = f"profile.{change.name}"
         preexisting = str(cause.get("type", "")).startswith("preexisting_")
         wanted = [
