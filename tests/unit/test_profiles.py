@@ -148,6 +148,16 @@ def test_change_lists_what_changed() -> None:
     assert change.changes == {"firstName": [None, "Ada"]}
 
 
+@pytest.mark.parametrize(
+    "after", [{}, {"b": 1, "a": None}, {"z": [1], "a": {"x": None}, "m": False, "n": 0}]
+)
+def test_diff_of_a_create_is_the_general_rule_from_nothing(after: dict[str, Any]) -> None:
+    general = profiles.diff({"~": 0}, after)  # the general rule, with one key that goes away
+    assert general.pop("~") == [0, None]
+    assert profiles.diff({}, after) == general
+    assert list(profiles.diff({}, after)) == list(general)  # the same key order
+
+
 def test_undelete_carries_changes_made_while_deleted() -> None:
     mark = ProfileMark()
     profiles.observe(mark, dict(DOC_A), False, 1, canonical)
