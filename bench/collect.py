@@ -142,15 +142,15 @@ def floor(payloads: list[bytes], synchronous: str) -> dict[str, float]:
         gc.collect()
         gc.freeze()
         accepted = 0
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for body in payloads:
             now = now_ms()
             decoded = ingest.decode_request(body, now, limits)
             with storage.unit_of_work() as uow:
                 accepted += ingest.commit(uow, space, decoded, now).accepted
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         storage.close()
-    return {"events_per_s": accepted / elapsed, "events": accepted, "seconds": elapsed}
+    return {"events_per_s": accepted / elapsed, "events": accepted, "seconds": elapsed, "cpu": cpu}
 
 
 def bare_script(payloads: list[bytes], synchronous: str) -> dict[str, float]:
@@ -175,7 +175,7 @@ def bare_script(payloads: list[bytes], synchronous: str) -> dict[str, float]:
         conn.execute(f"PRAGMA synchronous={synchronous}")
         limits = Limits()
         inserted = 0
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for body in payloads:
             now = now_ms()
             rows = []
@@ -202,9 +202,9 @@ def bare_script(payloads: list[bytes], synchronous: str) -> dict[str, float]:
             SqlUnitOfWork(conn).write_rows("INSERT INTO events", rows)  # as the server inserts
             conn.execute("COMMIT")
             inserted += len(rows)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         conn.close()
-    return {"events_per_s": inserted / elapsed, "events": inserted, "seconds": elapsed}
+    return {"events_per_s": inserted / elapsed, "events": inserted, "seconds": elapsed, "cpu": cpu}
 
 
 def http_runs(
@@ -218,7 +218,11 @@ def http_runs(
         with running_server(env, backend, processes) as server:
             secret = f"{server.client_id}:{server.client_secret}".encode()
             auth = "Basic " + base64.b64encode(secret).decode()
-            runs[name] = asyncio.run(drive(server.urls, auth, payloads, concurrency))
+            server_before, own_before = server.cpu_seconds(), time.process_time()
+            run = asyncio.run(drive(server.urls, auth, payloads, concurrency))
+            run["server_cpu"] = server.cpu_seconds() - server_before
+            run["load_cpu"] = time.process_time() - own_before
+            runs[name] = run
     return runs
 
 
@@ -278,6 +282,26 @@ def main() -> None:
     if batch and pg:
         ratio = pg["events_per_s"] / batch["events_per_s"]
         print(f"{'ratio PostgreSQL / SQLite (500)':34} {ratio:>11.0%} {'':>38}{'>= 70%':>10}")
+    print_cpu(runs, pipeline, bare)
+
+
+def print_cpu(
+    runs: dict[str, dict[str, dict[str, float]]], pipeline: dict[str, float], bare: dict[str, float]
+) -> None:
+    """Where the CPU went: a server above 100% of a core overlaps work on both cores."""
+    print("\nCPU per run: server (all its processes) and load generator, in % of one core")
+    print(f"{'run':34} {'server %':>9} {'µs/event':>9} {'load %':>7}")
+    for backend, plans in runs.items():
+        for name, r in plans.items():
+            seconds, events = r["seconds"], r["events"]
+            print(
+                f"{backend + ' ' + name:34} {100 * r['server_cpu'] / seconds:>9.0f} "
+                f"{1e6 * r['server_cpu'] / events:>9.1f} {100 * r['load_cpu'] / seconds:>7.0f}"
+            )
+    for label, r in (("our pipeline, no HTTP", pipeline), ("floor", bare)):
+        print(
+            f"{label:34} {100 * r['cpu'] / r['seconds']:>9.0f} {1e6 * r['cpu'] / r['events']:>9.1f}"
+        )
 
 
 if __name__ == "__main__":

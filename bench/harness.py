@@ -31,6 +31,24 @@ class Server:
     api_token: str
     process: subprocess.Popen[bytes]
     urls: list[str] = field(default_factory=list)  # every process's, when there are several
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU used so far by every server process."""
+        return sum(cpu_seconds(p.pid) for p in self.processes or [self.process])
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a running process so far (Linux /proc; NaN elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def syncline(*args: str, env: dict[str, str]) -> str:
@@ -116,6 +134,7 @@ def running_server(
                 made["apiToken"],
                 started[0][1],
                 [url for url, _ in started],
+                [process for _, process in started],
             )
         finally:
             for _, process in started:

@@ -33,14 +33,6 @@ from syncline.importer import readers
 from syncline.importer.rows import KINDS, Encoder, Problem
 from syncline.importer.sample import write_sample
 
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a running process, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
 
 def encode_only(files: dict[str, Path]) -> tuple[int, float]:
     """Every row read and encoded as the importer does, nothing sent: (rows, seconds)."""
@@ -80,7 +72,7 @@ def run_import(server: Server, files: dict[str, Path], workdir: Path, concurrenc
     args += ["--json", "--concurrency", str(concurrency)]
     workdir.mkdir(parents=True, exist_ok=True)
     out = workdir / "report.json"
-    server_cpu = cpu_seconds(server.process.pid)
+    server_cpu = server.cpu_seconds()
     started = time.perf_counter()
     with out.open("wb") as stdout:
         proc = subprocess.Popen(args, cwd=workdir, stdout=stdout, stderr=subprocess.DEVNULL)
@@ -102,7 +94,7 @@ def run_import(server: Server, files: dict[str, Path], workdir: Path, concurrenc
         "rss_tenth_mb": samples[len(samples) // 10] if samples else 0.0,
         "rss_half_mb": samples[len(samples) // 2] if samples else 0.0,
         "cpu": usage.ru_utime + usage.ru_stime,
-        "server_cpu": cpu_seconds(server.process.pid) - server_cpu,
+        "server_cpu": server.cpu_seconds() - server_cpu,
     }
 
 

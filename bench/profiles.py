@@ -36,7 +36,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import percentile, running_server
+from bench.harness import cpu_seconds, percentile, running_server
 
 FIRST_NAMES = ["Ada", "Grace", "Hedy", "Alan", "Edsger", "Barbara", "Donald", "Frances"]
 LAST_NAMES = ["Lovelace", "Hopper", "Lamarr", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen"]
@@ -113,15 +113,6 @@ class Latencies:
     @property
     def non_200(self) -> int:
         return sum(self.failures.values())
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def machine_busy_seconds() -> float:
