@@ -313,7 +313,7 @@ def main() -> None:
     )
     if get.failures:
         print(f"  non-200 answers: {get.failures}")
-    if get.server_cpu_ms:
+    if get.server_cpu_ms > 0:  # NaN where /proc is missing
         server, client, others = get.cpu_shares
         print(
             f"  server CPU per GET: {get.server_cpu_ms:.2f} ms; cores busy meanwhile: server "
