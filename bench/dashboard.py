@@ -113,14 +113,18 @@ def fill(path: str, space: str, hook: str, profiles: int, rejected: int, now: in
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute("BEGIN")
+    # rows are stored under the space's short key (migration 0008)
+    (space,) = conn.execute(
+        "SELECT space_key FROM api_spaces WHERE api_space_id = ?", (space,)
+    ).fetchone()
     conn.executemany(
-        "INSERT INTO users (api_space_id, user_id, state, email, created, deleted, "
+        "INSERT INTO users (space_key, user_id, state, email, created, deleted, "
         "unsubscribed, first_seen, updated_at, revision, etag, profile, created_on, "
         "updated_on) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         rows_users(space, profiles, now),
     )
     conn.executemany(
-        "INSERT INTO profile_history (api_space_id, user_id, revision, at, name, changes, "
+        "INSERT INTO profile_history (space_key, user_id, revision, at, name, changes, "
         "cause, etag) VALUES (?,?,0,?,'profile.create','{}','{}','\"0-bench\"')",
         ((space, f"user-{i:07d}", now) for i in range(profiles)),
     )
@@ -156,7 +160,7 @@ def fill(path: str, space: str, hook: str, profiles: int, rejected: int, now: in
             )
 
     conn.executemany(
-        "INSERT INTO rejected_events (api_space_id, rejected_id, event_id, event_index, type, "
+        "INSERT INTO rejected_events (space_key, rejected_id, event_id, event_index, type, "
         "raw, code, field, message, received_at, status, replayed_at, replay_count) "
         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
         rejected_rows(),
@@ -170,13 +174,13 @@ def fill(path: str, space: str, hook: str, profiles: int, rejected: int, now: in
             yield (space, hook, f"pe-{i:07d}", f"user-{i:07d}", 0, status, 1, now, done, now)
 
     conn.executemany(
-        "INSERT INTO deliveries (api_space_id, webhook_id, event_id, user_id, revision, status, "
+        "INSERT INTO deliveries (space_key, webhook_id, event_id, user_id, revision, status, "
         "attempts, next_at, done_at, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
         deliveries(),
     )
     envelope = json.dumps({"name": "profile.create", "payload": {"id": "x"}})
     conn.executemany(
-        "INSERT INTO profile_events (api_space_id, event_id, user_id, revision, name, envelope, "
+        "INSERT INTO profile_events (space_key, event_id, user_id, revision, name, envelope, "
         "preexisting, at) VALUES (?,?,?,0,'profile.create',?,0,?)",
         (
             (space, f"pe-{i:07d}", f"user-{i:07d}", envelope, now)
@@ -185,7 +189,7 @@ def fill(path: str, space: str, hook: str, profiles: int, rejected: int, now: in
         ),
     )
     conn.executemany(
-        "INSERT INTO delivery_attempts (api_space_id, webhook_id, attempt_id, message_id, "
+        "INSERT INTO delivery_attempts (space_key, webhook_id, attempt_id, message_id, "
         "event_ids, at, status, latency_ms, response, error, outcome) "
         "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
         (
@@ -208,8 +212,8 @@ def fill(path: str, space: str, hook: str, profiles: int, rejected: int, now: in
     log(f"  {profiles:,} deliveries (delivered, pending, dead) and 50,000 attempts")
     minute = now // 60_000
     conn.executemany(
-        "INSERT INTO event_counts (api_space_id, minute, type, outcome, n) VALUES (?,?,?,?,?) "
-        "ON CONFLICT (api_space_id, minute, type, outcome) DO UPDATE SET n = excluded.n",
+        "INSERT INTO event_counts (space_key, minute, type, outcome, n) VALUES (?,?,?,?,?) "
+        "ON CONFLICT (space_key, minute, type, outcome, shard) DO UPDATE SET n = excluded.n",
         (
             (space, minute - m, kind, outcome, rng.randrange(1000, 30000))
             for m in range(24 * 60)
@@ -221,8 +225,9 @@ def fill(path: str, space: str, hook: str, profiles: int, rejected: int, now: in
         ),
     )
     conn.executemany(
-        "INSERT INTO event_totals (api_space_id, type, outcome, n) VALUES (?,?,?,?) "
-        "ON CONFLICT (api_space_id, type, outcome) DO UPDATE SET n = event_totals.n + excluded.n",
+        "INSERT INTO event_totals (space_key, type, outcome, n) VALUES (?,?,?,?) "
+        "ON CONFLICT (space_key, type, outcome, shard) "
+        "DO UPDATE SET n = event_totals.n + excluded.n",
         [
             (space, "user_created", "accepted", profiles),
             (space, "user_created", "rejected", rejected // 2),

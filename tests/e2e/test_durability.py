@@ -38,7 +38,10 @@ WAIT = 30.0  # seconds: the bound of every wait in this file
 
 def event_log(database_url: str, space: str) -> Counter[str]:
     """event_id -> number of rows in the event log, read straight from the database."""
-    query = "SELECT event_id FROM events WHERE api_space_id = ?"
+    query = (
+        "SELECT event_id FROM events "
+        "WHERE space_key = (SELECT space_key FROM api_spaces WHERE api_space_id = ?)"
+    )
     if database_url.startswith("sqlite:///"):
         path = database_url.removeprefix("sqlite:///")
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)

@@ -27,6 +27,7 @@ from tests.support.server import Tenant
 
 pytestmark = pytest.mark.timeout(180)
 
+OF_SPACE = "space_key = (SELECT space_key FROM api_spaces WHERE api_space_id = ?)"
 ROWS = 3000
 BAD_USERS = [  # (line, row, reason)
     (ROWS + 2, ",NoId,,,,,", "user_id: is required"),
@@ -115,16 +116,16 @@ def snapshot(real: ServerProcess, tenant: Tenant) -> dict[str, Any]:
     try:
         events = dict(
             db.execute(
-                "SELECT type, count(*) FROM events WHERE api_space_id = ? GROUP BY type",
+                f"SELECT type, count(*) FROM events WHERE {OF_SPACE} GROUP BY type",
                 (tenant.space,),
             ).fetchall()
         )
         links = db.execute(
-            "SELECT count(*) FROM associations WHERE api_space_id = ? AND associated",
+            f"SELECT count(*) FROM associations WHERE {OF_SPACE} AND associated",
             (tenant.space,),
         ).fetchone()[0]
         rejected = db.execute(
-            "SELECT count(*) FROM rejected_events WHERE api_space_id = ?", (tenant.space,)
+            f"SELECT count(*) FROM rejected_events WHERE {OF_SPACE}", (tenant.space,)
         ).fetchone()[0]
     finally:
         db.close()

@@ -16,7 +16,7 @@ from tests.support.databases import fresh_postgres, open_storage
 
 KEYED_UPDATE = (
     "EXPLAIN UPDATE deliveries SET status = 'inflight' "
-    "WHERE api_space_id = 's1' AND webhook_id = 'w1' AND event_id = 'e7'"
+    "WHERE space_key = '1' AND webhook_id = 'w1' AND event_id = 'e7'"
 )
 
 
@@ -50,8 +50,8 @@ def test_a_table_filled_in_seconds_is_analyzed_and_planned_by_its_key(pg_url: st
     try:
         with storage.unit_of_work() as uow:
             uow.conn.execute(
-                "INSERT INTO api_spaces (api_space_id, account_id, name, created_at) "
-                "VALUES ('s1', 1, 's1', 0)"
+                "INSERT INTO api_spaces (api_space_id, account_id, name, created_at, space_key) "
+                "VALUES ('s1', 1, 's1', 0, '1')"
             )
             uow.save_webhook("s1", hook)
             uow.insert_outbox("s1", rows, [("w1", r) for r in rows])

@@ -10,7 +10,7 @@ index range scan of bounded size: the counters are keyed by minute, and counts s
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from syncline.storage import rejected_sql
 from syncline.storage.conn import Conn
@@ -22,53 +22,58 @@ ACCEPTED, REJECTED = "accepted", "rejected"
 
 class DashboardWrites:
     conn: Conn
+    key: Callable[[str], str]  # a space's id to the key its rows are stored under
     counter_shard = 0  # the counters' row of this writer (see migration 0007)
 
     def count_events(self, space: str, minute: int, counts: Mapping[tuple[str, str], int]) -> None:
         """Add `{(type, outcome): n}` to the minute's and the total counts, in this
         transaction: the counts commit or roll back with the events they count. Old minutes
         are dropped on the way (an index seek that usually finds nothing)."""
+        key = self.key(space)
         if not counts:
             return
         ordered = sorted(counts.items())  # one order in every process: no deadlock
         shard = self.counter_shard
         self.conn.executemany(
-            "INSERT INTO event_counts (api_space_id, minute, type, outcome, shard, n) "
-            "VALUES (?,?,?,?,?,?) ON CONFLICT (api_space_id, minute, type, outcome, shard) "
+            "INSERT INTO event_counts (space_key, minute, type, outcome, shard, n) "
+            "VALUES (?,?,?,?,?,?) ON CONFLICT (space_key, minute, type, outcome, shard) "
             "DO UPDATE SET n = event_counts.n + excluded.n",
-            [(space, minute, kind, outcome, shard, n) for (kind, outcome), n in ordered],
+            [(key, minute, kind, outcome, shard, n) for (kind, outcome), n in ordered],
         )
         self.conn.executemany(
-            "INSERT INTO event_totals (api_space_id, type, outcome, shard, n) "
-            "VALUES (?,?,?,?,?) ON CONFLICT (api_space_id, type, outcome, shard) "
+            "INSERT INTO event_totals (space_key, type, outcome, shard, n) "
+            "VALUES (?,?,?,?,?) ON CONFLICT (space_key, type, outcome, shard) "
             "DO UPDATE SET n = event_totals.n + excluded.n",
-            [(space, kind, outcome, shard, n) for (kind, outcome), n in ordered],
+            [(key, kind, outcome, shard, n) for (kind, outcome), n in ordered],
         )
         self.conn.execute(
-            "DELETE FROM event_counts WHERE api_space_id = ? AND minute < ?",
-            (space, minute - RETAIN_MINUTES),
+            "DELETE FROM event_counts WHERE space_key = ? AND minute < ?",
+            (key, minute - RETAIN_MINUTES),
         )
 
 
 class DashboardReads:
     conn: Conn
+    key: Callable[[str], str]  # a space's id to the key its rows are stored under
 
     def event_counts(self, space: str, since_minute: int) -> list[tuple[int, str, str, int]]:
         """`(minute, type, outcome, n)` from `since_minute` on, oldest first."""
+        key = self.key(space)
         rows = self.conn.execute(
             "SELECT minute, type, outcome, SUM(n) FROM event_counts "
-            "WHERE api_space_id = ? AND minute >= ? GROUP BY minute, type, outcome "
+            "WHERE space_key = ? AND minute >= ? GROUP BY minute, type, outcome "
             "ORDER BY minute, type, outcome",
-            (space, since_minute),
+            (key, since_minute),
         )
         return [(int(m), str(t), str(o), int(n)) for m, t, o, n in rows]
 
     def event_totals(self, space: str) -> list[tuple[str, str, int]]:
         """`(type, outcome, n)` since the space began."""
+        key = self.key(space)
         rows = self.conn.execute(
-            "SELECT type, outcome, SUM(n) FROM event_totals WHERE api_space_id = ? "
+            "SELECT type, outcome, SUM(n) FROM event_totals WHERE space_key = ? "
             "GROUP BY type, outcome ORDER BY type, outcome",
-            (space,),
+            (key,),
         )
         return [(str(t), str(o), int(n)) for t, o, n in rows]
 
@@ -76,7 +81,8 @@ class DashboardReads:
         self, space: str, status: str | None, code: str | None, type: str | None, cap: int
     ) -> int:
         """Rejected events matching the filter, counted up to `cap`."""
-        where, args = rejected_sql.where(space, status, code, type)
+        key = self.key(space)
+        where, args = rejected_sql.where(key, status, code, type)
         row = self.conn.execute(
             f"SELECT COUNT(*) FROM (SELECT 1 FROM rejected_events WHERE {where} LIMIT ?) capped",
             (*args, cap),
@@ -84,31 +90,34 @@ class DashboardReads:
         return int(row[0])
 
     def rejected_event(self, space: str, rejected_id: str) -> RejectedRow | None:
+        key = self.key(space)
         row = self.conn.execute(
             f"SELECT {rejected_sql.COLUMNS} FROM rejected_events "
-            "WHERE api_space_id = ? AND rejected_id = ?",
-            (space, rejected_id),
+            "WHERE space_key = ? AND rejected_id = ?",
+            (key, rejected_id),
         ).fetchone()
         return rejected_sql.row(row) if row else None
 
     def profile_window_end(self, space: str, after: str | None, rows: int) -> str | None:
         """The id `rows` users after `after` in id order (an index walk of `rows` entries),
         or None when fewer remain."""
+        key = self.key(space)
         row = self.conn.execute(
-            "SELECT user_id FROM users WHERE api_space_id = ? AND user_id > ? "
+            "SELECT user_id FROM users WHERE space_key = ? AND user_id > ? "
             "ORDER BY user_id LIMIT 1 OFFSET ?",
-            (space, after or "", rows - 1),
+            (key, after or "", rows - 1),
         ).fetchone()
         return str(row[0]) if row else None
 
     def delivery_count(self, space: str, webhook_id: str, statuses: Sequence[str], cap: int) -> int:
         """A webhook's deliveries in these statuses, counted up to `cap` for each status."""
+        key = self.key(space)
         total = 0
         for status in statuses:
             row = self.conn.execute(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM deliveries WHERE api_space_id = ? "
+                "SELECT COUNT(*) FROM (SELECT 1 FROM deliveries WHERE space_key = ? "
                 "AND webhook_id = ? AND status = ? LIMIT ?) capped",
-                (space, webhook_id, status, cap),
+                (key, webhook_id, status, cap),
             ).fetchone()
             total += int(row[0])
         return total

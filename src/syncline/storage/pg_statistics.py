@@ -2,7 +2,7 @@
 
 PostgreSQL plans from statistics that autovacuum refreshes about once a minute at best. A
 table filled in seconds (a first sync, a backlog of deliveries) is planned meanwhile as if it
-were nearly empty: every index that starts with `(api_space_id, webhook_id)` then looks as good
+were nearly empty: every index that starts with `(space_key, webhook_id)` then looks as good
 as the primary key, and an UPDATE of one delivery by its key was seen walking all 5,000 of its
 webhook's rows (a 64-delivery cycle took 52 ms instead of 3). So, at most every `every_s`
 seconds after a commit, the tables changed by more than they hold (at least `floor` rows) are

@@ -31,9 +31,10 @@ from syncline.errors import ConcurrentChange, StorageUnavailable
 from syncline.storage import migrate, profile_pg
 from syncline.storage.conn import Blob, Cursor
 from syncline.storage.pg_statistics import Statistics
-from syncline.storage.records import EventRow, HistoryRow
+from syncline.storage.records import EventRow, HistoryRow, Space
 from syncline.storage.sqlbase import (
     EVENT_COLUMNS,
+    SpaceKeys,
     SqlReader,
     SqlUnitOfWork,
     event_values,
@@ -43,9 +44,9 @@ from syncline.storage.sqlbase import (
 log = structlog.get_logger("syncline.storage")
 LOCK_NAMESPACE = 0x5359  # "SY": advisory locks of syncline (space locks, migrations)
 _MIGRATION_LOCK = 1
+_SPACES_LOCK = 2  # one new space at a time: each takes the next key
 _COPY_HISTORY = (
-    "COPY profile_history (api_space_id, user_id, revision, at, name, changes, cause, etag) "
-    "FROM STDIN"
+    "COPY profile_history (space_key, user_id, revision, at, name, changes, cause, etag) FROM STDIN"
 )
 _COPY_EVENTS = f"COPY events ({EVENT_COLUMNS}) FROM STDIN"
 
@@ -144,6 +145,7 @@ class PostgresStorage:
         self._readers: list[PgConn] = []
         self._readers_lock = threading.Lock()
         self.statistics = Statistics(driver_url(url))
+        self.keys = SpaceKeys()
 
     def migrate(self) -> None:
         """Alembic under a session advisory lock: processes starting together migrate once."""
@@ -163,7 +165,7 @@ class PostgresStorage:
             except (psycopg.Error, StorageUnavailable) as exc:
                 raise StorageUnavailable(f"cannot begin a write: {exc}") from exc
             try:
-                yield PgUnitOfWork(conn)
+                yield PgUnitOfWork(conn, self.keys)
             except BaseException:
                 _rollback(conn)
                 raise
@@ -184,7 +186,7 @@ class PostgresStorage:
             self._local.conn = conn
             with self._readers_lock:
                 self._readers.append(conn)
-        return PgReader(conn)
+        return PgReader(conn, self.keys)
 
     def close(self) -> None:
         self.statistics.close()
@@ -235,8 +237,8 @@ class PgUnitOfWork(SqlUnitOfWork):
     claim_lock = " FOR UPDATE OF d SKIP LOCKED"
     conn: PgConn
 
-    def __init__(self, conn: PgConn) -> None:
-        super().__init__(conn)
+    def __init__(self, conn: PgConn, keys: SpaceKeys) -> None:
+        super().__init__(conn, keys)
         self.counter_shard = conn.raw.info.backend_pid % 64
         self._locked: dict[str, str] = {}  # space -> EXCLUSIVE | ENTITIES
         self._held: dict[str, tuple[set[str], set[str]]] = {}  # space -> users, things locked
@@ -316,7 +318,7 @@ class PgUnitOfWork(SqlUnitOfWork):
         entity locks a batch naming other entities may have (the same event_id with other
         content): the COPY then fails on the key and the batch runs again, finding it taken."""
         try:
-            self.conn.copy(_COPY_EVENTS, event_values(space, rows))
+            self.conn.copy(_COPY_EVENTS, event_values(self.key(space), rows))
         except psycopg.errors.UniqueViolation as exc:
             raise ConcurrentChange("another request took some of these event_ids") from exc
 
@@ -327,13 +329,15 @@ class PgUnitOfWork(SqlUnitOfWork):
 
     def insert_history(self, space: str, rows: Sequence[HistoryRow]) -> None:
         """By COPY: a revision's row is new by construction (its user is locked)."""
+        key = self.key(space)
         self.conn.copy(
             _COPY_HISTORY,
-            (
-                (space, r.user_id, r.revision, r.at, r.name, r.changes, r.cause, r.etag)
-                for r in rows
-            ),
+            ((key, r.user_id, r.revision, r.at, r.name, r.changes, r.cause, r.etag) for r in rows),
         )
+
+    def create_space(self, space: Space) -> None:
+        self.conn.execute("SELECT pg_advisory_xact_lock(?, ?)", (LOCK_NAMESPACE, _SPACES_LOCK))
+        super().create_space(space)
 
     def lock_space_unless_entities(self, space: str) -> None:
         if space not in self._locked:

@@ -40,7 +40,7 @@ def row(r: tuple[Any, ...]) -> RejectedRow:
 def where(
     space: str, status: str | None, code: str | None, type: str | None
 ) -> tuple[str, list[Any]]:
-    sql, args = "api_space_id = ?", [space]
+    sql, args = "space_key = ?", [space]
     for column, value in (("status", status), ("code", code), ("type", type)):
         if value is not None:
             sql += f" AND {column} = ?"

@@ -1,7 +1,8 @@
 """The schema as SQLAlchemy Core metadata: the source of truth the migrations are checked against.
 
-Every primary key leads with `api_space_id`, so the tables can be distributed by it. JSON
-documents are stored as text (compact, written by msgspec).
+Every primary key of a space's data leads with `space_key`, the space's short key ("1", "2"...;
+`api_spaces` maps each `api_space_id` to it, migration 0008), so the tables can be distributed
+by it. JSON documents are stored as text (compact, written by msgspec).
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ api_spaces = sa.Table(
     sa.Column("account_id", sa.BigInteger, nullable=False),
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("created_at", sa.BigInteger, nullable=False),
+    # what every other table stores for the space (0008): "1", "2"... not the 36-char id
+    sa.Column("space_key", sa.Text, nullable=False),
+    sa.Index("api_spaces_by_key", "space_key", unique=True),
 )
 
 credentials = sa.Table(
@@ -44,7 +48,7 @@ credentials = sa.Table(
 events = sa.Table(
     "events",
     metadata,
-    sa.Column("api_space_id", sa.Text, primary_key=True),
+    sa.Column("space_key", sa.Text, primary_key=True),
     sa.Column("event_id", sa.Text, primary_key=True),
     sa.Column("type", sa.Text, nullable=False),
     sa.Column("timestamp", sa.BigInteger, nullable=False),
@@ -54,15 +58,15 @@ events = sa.Table(
     sa.Column("thing_id", sa.Text, nullable=True),
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("digest", sa.LargeBinary, nullable=False),
-    sa.Index("events_by_user", "api_space_id", "user_id", "timestamp"),
-    sa.Index("events_by_thing", "api_space_id", "thing_id", "timestamp"),
-    sa.Index("events_by_type", "api_space_id", "type", "timestamp"),
+    sa.Index("events_by_user", "space_key", "user_id", "timestamp"),
+    sa.Index("events_by_thing", "space_key", "thing_id", "timestamp"),
+    sa.Index("events_by_type", "space_key", "type", "timestamp"),
 )
 
 users = sa.Table(
     "users",
     metadata,
-    sa.Column("api_space_id", sa.Text, primary_key=True),
+    sa.Column("space_key", sa.Text, primary_key=True),
     sa.Column("user_id", sa.Text, primary_key=True),
     sa.Column("state", sa.Text, nullable=False),
     sa.Column("email", sa.Text, nullable=True),
@@ -78,13 +82,13 @@ users = sa.Table(
     sa.Column("created_on", sa.BigInteger, nullable=True),
     sa.Column("updated_on", sa.BigInteger, nullable=True),
     sa.Column("devices", sa.Text, nullable=True),  # the things shown in devicesUpdated
-    sa.Index("users_by_email", "api_space_id", "email"),
+    sa.Index("users_by_email", "space_key", "email"),
 )
 
 profile_history = sa.Table(
     "profile_history",
     metadata,
-    sa.Column("api_space_id", sa.Text, primary_key=True),
+    sa.Column("space_key", sa.Text, primary_key=True),
     sa.Column("user_id", sa.Text, primary_key=True),
     sa.Column("revision", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("at", sa.BigInteger, nullable=False),
@@ -97,7 +101,7 @@ profile_history = sa.Table(
 things = sa.Table(
     "things",
     metadata,
-    sa.Column("api_space_id", sa.Text, primary_key=True),
+    sa.Column("space_key", sa.Text, primary_key=True),
     sa.Column("thing_id", sa.Text, primary_key=True),
     sa.Column("state", sa.Text, nullable=False),
     sa.Column("created", sa.Boolean, nullable=False),
@@ -108,18 +112,18 @@ things = sa.Table(
 associations = sa.Table(
     "associations",
     metadata,
-    sa.Column("api_space_id", sa.Text, primary_key=True),
+    sa.Column("space_key", sa.Text, primary_key=True),
     sa.Column("user_id", sa.Text, primary_key=True),
     sa.Column("thing_id", sa.Text, primary_key=True),
     sa.Column("state", sa.Text, nullable=False),
     sa.Column("associated", sa.Boolean, nullable=False),
-    sa.Index("associations_by_thing", "api_space_id", "thing_id"),
+    sa.Index("associations_by_thing", "space_key", "thing_id"),
 )
 
 unsubscribes = sa.Table(
     "unsubscribes",
     metadata,
-    sa.Column("api_space_id", sa.Text, primary_key=True),
+    sa.Column("space_key", sa.Text, primary_key=True),
     sa.Column("email", sa.Text, primary_key=True),
     sa.Column("timestamp", sa.BigInteger, nullable=False),
     sa.Column("event_id", sa.Text, nullable=False),
@@ -128,7 +132,7 @@ unsubscribes = sa.Table(
 rejected_events = sa.Table(
     "rejected_events",
     metadata,
-    sa.Column("api_space_id", sa.Text, primary_key=True),
+    sa.Column("space_key", sa.Text, primary_key=True),
     sa.Column("rejected_id", sa.Text, primary_key=True),
     sa.Column("event_id", sa.Text, nullable=True),
     sa.Column("event_index", sa.Integer, nullable=False),
@@ -141,15 +145,15 @@ rejected_events = sa.Table(
     sa.Column("status", sa.Text, nullable=False),  # pending | accepted | duplicate
     sa.Column("replayed_at", sa.BigInteger, nullable=True),
     sa.Column("replay_count", sa.Integer, nullable=False),
-    sa.Index("rejected_by_status", "api_space_id", "status", "rejected_id"),
-    sa.Index("rejected_by_code", "api_space_id", "status", "code", "rejected_id"),
-    sa.Index("rejected_by_type", "api_space_id", "status", "type", "rejected_id"),
+    sa.Index("rejected_by_status", "space_key", "status", "rejected_id"),
+    sa.Index("rejected_by_code", "space_key", "status", "code", "rejected_id"),
+    sa.Index("rejected_by_type", "space_key", "status", "type", "rejected_id"),
 )
 
 sync_runs = sa.Table(
     "sync_runs",
     metadata,
-    sa.Column("api_space_id", sa.Text, primary_key=True),
+    sa.Column("space_key", sa.Text, primary_key=True),
     sa.Column("run", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("opened_at", sa.BigInteger, nullable=False),
@@ -162,7 +166,7 @@ sync_runs = sa.Table(
 webhooks = sa.Table(
     "webhooks",
     metadata,
-    sa.Column("api_space_id", sa.Text, primary_key=True),
+    sa.Column("space_key", sa.Text, primary_key=True),
     sa.Column("webhook_id", sa.Text, primary_key=True),
     sa.Column("url", sa.Text, nullable=False),
     sa.Column("events", sa.Text, nullable=False),
@@ -186,7 +190,7 @@ webhooks = sa.Table(
 profile_events = sa.Table(
     "profile_events",
     metadata,
-    sa.Column("api_space_id", sa.Text, primary_key=True),
+    sa.Column("space_key", sa.Text, primary_key=True),
     sa.Column("event_id", sa.Text, primary_key=True),
     sa.Column("user_id", sa.Text, nullable=False),
     sa.Column("revision", sa.Integer, nullable=False),
@@ -194,14 +198,14 @@ profile_events = sa.Table(
     sa.Column("envelope", sa.Text, nullable=False),
     sa.Column("preexisting", sa.Boolean, nullable=False),
     sa.Column("at", sa.BigInteger, nullable=False),
-    sa.Index("profile_events_by_user", "api_space_id", "user_id", "revision"),
-    sa.Index("profile_events_by_time", "api_space_id", "at"),
+    sa.Index("profile_events_by_user", "space_key", "user_id", "revision"),
+    sa.Index("profile_events_by_time", "space_key", "at"),
 )
 
 deliveries = sa.Table(
     "deliveries",
     metadata,
-    sa.Column("api_space_id", sa.Text, primary_key=True),
+    sa.Column("space_key", sa.Text, primary_key=True),
     sa.Column("webhook_id", sa.Text, primary_key=True),
     sa.Column("event_id", sa.Text, primary_key=True),
     sa.Column("user_id", sa.Text, nullable=False),
@@ -216,7 +220,7 @@ deliveries = sa.Table(
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Index(  # in claim order (0006): a claim reads its limit, never sorts the backlog
         "deliveries_due",
-        "api_space_id",
+        "space_key",
         "webhook_id",
         "status",
         "next_at",
@@ -224,7 +228,7 @@ deliveries = sa.Table(
         "user_id",
         "revision",
     ),
-    sa.Index("deliveries_by_profile", "api_space_id", "webhook_id", "user_id", "revision"),
+    sa.Index("deliveries_by_profile", "space_key", "webhook_id", "user_id", "revision"),
     sa.Index(
         "deliveries_inflight",
         "claimed_until",
@@ -236,7 +240,7 @@ deliveries = sa.Table(
 delivery_attempts = sa.Table(
     "delivery_attempts",
     metadata,
-    sa.Column("api_space_id", sa.Text, primary_key=True),
+    sa.Column("space_key", sa.Text, primary_key=True),
     sa.Column("webhook_id", sa.Text, primary_key=True),
     sa.Column("attempt_id", sa.Text, primary_key=True),
     sa.Column("message_id", sa.Text, nullable=False),
@@ -247,14 +251,14 @@ delivery_attempts = sa.Table(
     sa.Column("response", sa.Text, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("outcome", sa.Text, nullable=False),
-    sa.Index("attempts_by_time", "api_space_id", "webhook_id", "at"),
+    sa.Index("attempts_by_time", "space_key", "webhook_id", "at"),
 )
 
 # The dashboard's counters, written in the ingest transaction: events per minute and in total.
 event_counts = sa.Table(
     "event_counts",
     metadata,
-    sa.Column("api_space_id", sa.Text, primary_key=True),
+    sa.Column("space_key", sa.Text, primary_key=True),
     sa.Column("minute", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("type", sa.Text, primary_key=True),
     sa.Column("outcome", sa.Text, primary_key=True),  # accepted | rejected
@@ -266,7 +270,7 @@ event_counts = sa.Table(
 event_totals = sa.Table(
     "event_totals",
     metadata,
-    sa.Column("api_space_id", sa.Text, primary_key=True),
+    sa.Column("space_key", sa.Text, primary_key=True),
     sa.Column("type", sa.Text, primary_key=True),
     sa.Column("outcome", sa.Text, primary_key=True),
     sa.Column("n", sa.BigInteger, nullable=False),

@@ -40,7 +40,7 @@ _CHUNK = 900
 
 
 _USER_COLUMNS = (
-    "api_space_id",
+    "space_key",
     "user_id",
     "state",
     "email",
@@ -59,7 +59,7 @@ _USER_COLUMNS = (
 
 
 EVENT_COLUMNS = (
-    "api_space_id, event_id, type, timestamp, received_at, precedence, user_id, thing_id, "
+    "space_key, event_id, type, timestamp, received_at, precedence, user_id, thing_id, "
     "payload, digest"
 )
 
@@ -102,10 +102,35 @@ def values_sql(head: str, width: int, rows: int, tail: str) -> str:
     return f"{head} VALUES {','.join([row] * rows)}{tail}"
 
 
+class SpaceKeys:
+    """Each space's short key (migration 0008), learnt once a process: a space keeps its key
+    and is never deleted. The storage methods take a space's id and store its rows under the
+    key. A space with no row has no key: it gets its id behind a "-" (no key starts with one),
+    so it reads nothing of another space and nothing it writes mixes with one."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, str] = {}
+
+    def of(self, conn: Conn, space: str) -> str:
+        key = self._known.get(space)
+        if key is None:
+            row = conn.execute(
+                "SELECT space_key FROM api_spaces WHERE api_space_id = ?", (space,)
+            ).fetchone()
+            if row is None:
+                return "-" + space
+            key = self._known[space] = row[0]
+        return key
+
+
 class SqlUnitOfWork(DashboardWrites, WebhookWrites):
-    def __init__(self, conn: Conn) -> None:
+    def __init__(self, conn: Conn, keys: SpaceKeys) -> None:
         self.conn = conn
+        self.keys = keys
         self._savepoints = 0
+
+    def key(self, space: str) -> str:
+        return self.keys.of(self.conn, space)
 
     @staticmethod
     def among(n: int) -> str:
@@ -137,45 +162,50 @@ class SqlUnitOfWork(DashboardWrites, WebhookWrites):
 
     # event log ---------------------------------------------------------------------------
     def known_digests(self, space: str, event_ids: Sequence[str]) -> dict[str, bytes]:
+        key = self.key(space)
         found: dict[str, bytes] = {}
         for part in chunks(event_ids, _CHUNK):
             rows = self.conn.execute(
-                f"SELECT event_id, digest FROM events WHERE api_space_id = ? "
+                f"SELECT event_id, digest FROM events WHERE space_key = ? "
                 f"AND event_id {self.among(len(part))}",
-                (space, *self.spread(part)),
+                (key, *self.spread(part)),
             )
             found.update(rows)
         return found
 
     def insert_events(self, space: str, rows: Sequence[EventRow]) -> None:
-        self.write_rows(f"INSERT INTO events ({EVENT_COLUMNS})", list(event_values(space, rows)))
+        key = self.key(space)
+        self.write_rows(f"INSERT INTO events ({EVENT_COLUMNS})", list(event_values(key, rows)))
 
     # entities ----------------------------------------------------------------------------
     def load_users(self, space: str, ids: Iterable[str]) -> dict[str, UserState]:
+        key = self.key(space)
         out: dict[str, UserState] = {}
         for part in chunks(list(ids), _CHUNK):
             for row in self.conn.execute(
                 f"SELECT {codec.USER_COLUMNS} FROM users "
-                f"WHERE api_space_id = ? AND user_id {self.among(len(part))}",
-                (space, *self.spread(part)),
+                f"WHERE space_key = ? AND user_id {self.among(len(part))}",
+                (key, *self.spread(part)),
             ):
                 out[row[0]] = codec.user_from(*row)
         return out
 
     def user_ids_with_email(self, space: str, email: str) -> list[str]:
+        key = self.key(space)
         rows = self.conn.execute(
-            "SELECT user_id FROM users WHERE api_space_id = ? AND email = ?", (space, email)
+            "SELECT user_id FROM users WHERE space_key = ? AND email = ?", (key, email)
         )
         return [r[0] for r in rows]
 
     def save_users(self, space: str, users: Iterable[UserState], now: int) -> None:
+        key = self.key(space)
         self.upsert(
             "users",
             _USER_COLUMNS,
             2,
             [
                 (
-                    space,
+                    key,
                     u.user_id,
                     codec.user_state(u),
                     u.email,
@@ -213,53 +243,55 @@ class SqlUnitOfWork(DashboardWrites, WebhookWrites):
             done += size
 
     def insert_history(self, space: str, rows: Sequence[HistoryRow]) -> None:
+        key = self.key(space)
         self.write_rows(
-            "INSERT INTO profile_history (api_space_id, user_id, revision, at, name, changes, "
+            "INSERT INTO profile_history (space_key, user_id, revision, at, name, changes, "
             "cause, etag)",
-            [
-                (space, r.user_id, r.revision, r.at, r.name, r.changes, r.cause, r.etag)
-                for r in rows
-            ],
+            [(key, r.user_id, r.revision, r.at, r.name, r.changes, r.cause, r.etag) for r in rows],
         )
 
     def unsubscribed(self, space: str, emails: Iterable[str]) -> set[str]:
+        key = self.key(space)
         found: set[str] = set()
         for part in chunks(list(emails), _CHUNK):
             rows = self.conn.execute(
-                f"SELECT email FROM unsubscribes WHERE api_space_id = ? "
+                f"SELECT email FROM unsubscribes WHERE space_key = ? "
                 f"AND email {self.among(len(part))}",
-                (space, *self.spread(part)),
+                (key, *self.spread(part)),
             )
             found.update(r[0] for r in rows)
         return found
 
     def add_unsubscribe(self, space: str, email: str, timestamp: int, event_id: str) -> None:
+        key = self.key(space)
         self.conn.execute(
-            "INSERT INTO unsubscribes (api_space_id, email, timestamp, event_id) "
-            "VALUES (?,?,?,?) ON CONFLICT (api_space_id, email) DO UPDATE SET "
+            "INSERT INTO unsubscribes (space_key, email, timestamp, event_id) "
+            "VALUES (?,?,?,?) ON CONFLICT (space_key, email) DO UPDATE SET "
             "timestamp = excluded.timestamp, event_id = excluded.event_id "
             "WHERE excluded.timestamp < unsubscribes.timestamp",
-            (space, email, timestamp, event_id),
+            (key, email, timestamp, event_id),
         )
 
     def load_things(self, space: str, ids: Iterable[str]) -> dict[str, ThingState]:
+        key = self.key(space)
         out: dict[str, ThingState] = {}
         for part in chunks(list(ids), _CHUNK):
             for row in self.conn.execute(
                 f"SELECT thing_id, state, created, first_seen FROM things "
-                f"WHERE api_space_id = ? AND thing_id {self.among(len(part))}",
-                (space, *self.spread(part)),
+                f"WHERE space_key = ? AND thing_id {self.among(len(part))}",
+                (key, *self.spread(part)),
             ):
                 out[row[0]] = codec.thing_from(*row)
         return out
 
     def save_things(self, space: str, things: Iterable[ThingState], now: int) -> None:
+        key = self.key(space)
         self.upsert(
             "things",
-            ("api_space_id", "thing_id", "state", "created", "first_seen", "updated_at"),
+            ("space_key", "thing_id", "state", "created", "first_seen", "updated_at"),
             2,
             [
-                (space, t.thing_id, codec.thing_state(t), t.created, t.first_seen or 0, now)
+                (key, t.thing_id, codec.thing_state(t), t.created, t.first_seen or 0, now)
                 for t in things
             ],
         )
@@ -267,13 +299,14 @@ class SqlUnitOfWork(DashboardWrites, WebhookWrites):
     def load_associations(
         self, space: str, pairs: Iterable[tuple[str, str]]
     ) -> dict[tuple[str, str], AssociationState]:
+        key = self.key(space)
         wanted = set(pairs)
         out: dict[tuple[str, str], AssociationState] = {}
         for part in chunks(sorted({user for user, _ in wanted}), _CHUNK):
             for user_id, thing_id, state in self.conn.execute(
                 f"SELECT user_id, thing_id, state FROM associations "
-                f"WHERE api_space_id = ? AND user_id {self.among(len(part))}",
-                (space, *self.spread(part)),
+                f"WHERE space_key = ? AND user_id {self.among(len(part))}",
+                (key, *self.spread(part)),
             ):
                 if (user_id, thing_id) in wanted:
                     out[(user_id, thing_id)] = codec.link_from(user_id, thing_id, state)
@@ -282,49 +315,54 @@ class SqlUnitOfWork(DashboardWrites, WebhookWrites):
     def links_of_users(
         self, space: str, user_ids: Iterable[str]
     ) -> dict[tuple[str, str], AssociationState]:
+        key = self.key(space)
         out: dict[tuple[str, str], AssociationState] = {}
         for part in chunks(sorted(user_ids), _CHUNK):
             for user_id, thing_id, state in self.conn.execute(
                 f"SELECT user_id, thing_id, state FROM associations "
-                f"WHERE api_space_id = ? AND user_id {self.among(len(part))}",
-                (space, *self.spread(part)),
+                f"WHERE space_key = ? AND user_id {self.among(len(part))}",
+                (key, *self.spread(part)),
             ):
                 out[(user_id, thing_id)] = codec.link_from(user_id, thing_id, state)
         return out
 
     def owners_of_things(self, space: str, thing_ids: Iterable[str]) -> set[str]:
+        key = self.key(space)
         found: set[str] = set()
         for part in chunks(sorted(thing_ids), _CHUNK):
             rows = self.conn.execute(
-                f"SELECT user_id FROM associations WHERE api_space_id = ? AND associated "
+                f"SELECT user_id FROM associations WHERE space_key = ? AND associated "
                 f"AND thing_id {self.among(len(part))}",
-                (space, *self.spread(part)),
+                (key, *self.spread(part)),
             )
             found.update(r[0] for r in rows)
         return found
 
     def save_associations(self, space: str, links: Iterable[AssociationState]) -> None:
+        key = self.key(space)
         self.upsert(
             "associations",
-            ("api_space_id", "user_id", "thing_id", "state", "associated"),
+            ("space_key", "user_id", "thing_id", "state", "associated"),
             3,
-            [(space, a.user_id, a.thing_id, codec.link_state(a), a.associated) for a in links],
+            [(key, a.user_id, a.thing_id, codec.link_state(a), a.associated) for a in links],
         )
 
     # preexisting sync --------------------------------------------------------------------
     def load_sync(self, space: str) -> SyncRun | None:
-        return _latest_sync(self.conn, space)
+        key = self.key(space)
+        return _latest_sync(self.conn, key)
 
     def save_sync(self, space: str, run: SyncRun) -> None:
+        key = self.key(space)
         self.conn.execute(
-            "INSERT INTO sync_runs (api_space_id, run, status, opened_at, started_event_id, "
+            "INSERT INTO sync_runs (space_key, run, status, opened_at, started_event_id, "
             "completed_at, counts, report) VALUES (?,?,?,?,?,?,?,?) "
-            "ON CONFLICT (api_space_id, run) DO UPDATE SET status = excluded.status, "
+            "ON CONFLICT (space_key, run) DO UPDATE SET status = excluded.status, "
             "started_event_id = excluded.started_event_id, "
             "completed_at = excluded.completed_at, counts = excluded.counts, "
             "report = excluded.report",
             (
-                space,
+                key,
                 run.run,
                 run.status,
                 run.opened_at,
@@ -336,18 +374,19 @@ class SqlUnitOfWork(DashboardWrites, WebhookWrites):
         )
 
     def orphan_references(self, space: str, sample: int) -> dict[str, Any]:
+        key = self.key(space)
         query = (
             "FROM associations a "
-            "LEFT JOIN users u ON u.api_space_id = a.api_space_id AND u.user_id = a.user_id "
-            "LEFT JOIN things t ON t.api_space_id = a.api_space_id AND t.thing_id = a.thing_id "
-            "WHERE a.api_space_id = ? AND a.associated "
+            "LEFT JOIN users u ON u.space_key = a.space_key AND u.user_id = a.user_id "
+            "LEFT JOIN things t ON t.space_key = a.space_key AND t.thing_id = a.thing_id "
+            "WHERE a.space_key = ? AND a.associated "
             "AND (NOT coalesce(u.created, FALSE) OR NOT coalesce(t.created, FALSE))"
         )
-        (count,) = self.conn.execute(f"SELECT count(*) {query}", (space,)).fetchone()
+        (count,) = self.conn.execute(f"SELECT count(*) {query}", (key,)).fetchone()
         rows = self.conn.execute(
             f"SELECT a.user_id, a.thing_id, coalesce(u.created, FALSE), coalesce(t.created, FALSE) "
             f"{query} ORDER BY a.user_id, a.thing_id LIMIT ?",
-            (space, sample),
+            (key, sample),
         ).fetchall()
         return {
             "count": count,
@@ -359,11 +398,12 @@ class SqlUnitOfWork(DashboardWrites, WebhookWrites):
 
     # rejected events ---------------------------------------------------------------------
     def insert_rejected(self, space: str, rows: Sequence[RejectedRow]) -> None:
+        key = self.key(space)
         self.conn.executemany(
-            "INSERT INTO rejected_events (api_space_id, rejected_id, event_id, event_index, "
+            "INSERT INTO rejected_events (space_key, rejected_id, event_id, event_index, "
             "type, raw, code, field, message, received_at, status, replayed_at, replay_count) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [(space, *rejected_sql.values(r)) for r in rows],
+            [(key, *rejected_sql.values(r)) for r in rows],
         )
 
     def load_rejected(
@@ -374,7 +414,8 @@ class SqlUnitOfWork(DashboardWrites, WebhookWrites):
         type: str | None,
         limit: int,
     ) -> list[RejectedRow]:
-        where, args = rejected_sql.where(space, "pending", code, type)
+        key = self.key(space)
+        where, args = rejected_sql.where(key, "pending", code, type)
         if ids is not None:
             where += f" AND rejected_id {self.among(len(ids))}"
             args.extend(self.spread(ids))
@@ -386,9 +427,10 @@ class SqlUnitOfWork(DashboardWrites, WebhookWrites):
         return [rejected_sql.row(row) for row in rows]
 
     def update_rejected(self, space: str, rows: Sequence[RejectedRow]) -> None:
+        key = self.key(space)
         self.conn.executemany(
             "UPDATE rejected_events SET code = ?, field = ?, message = ?, status = ?, "
-            "replayed_at = ?, replay_count = ? WHERE api_space_id = ? AND rejected_id = ?",
+            "replayed_at = ?, replay_count = ? WHERE space_key = ? AND rejected_id = ?",
             [
                 (
                     r.code,
@@ -397,7 +439,7 @@ class SqlUnitOfWork(DashboardWrites, WebhookWrites):
                     r.status,
                     r.replayed_at,
                     r.replay_count,
-                    space,
+                    key,
                     r.rejected_id,
                 )
                 for r in rows
@@ -413,8 +455,11 @@ class SqlUnitOfWork(DashboardWrites, WebhookWrites):
         )
 
     def create_space(self, space: Space) -> None:
+        """The space, with the next free key (1, 2, ... as text)."""
         self.conn.execute(
-            "INSERT INTO api_spaces (api_space_id, account_id, name, created_at) VALUES (?,?,?,?)",
+            "INSERT INTO api_spaces (api_space_id, account_id, name, created_at, space_key) "
+            "SELECT ?, ?, ?, ?, CAST(COALESCE(MAX(CAST(space_key AS INTEGER)), 0) + 1 AS TEXT) "
+            "FROM api_spaces",
             (space.api_space_id, space.account_id, space.name, space.created_at),
         )
 
@@ -450,7 +495,7 @@ def _missing(user_created: bool, thing_created: bool) -> list[str]:
 def _latest_sync(conn: Conn, space: str) -> SyncRun | None:
     row = conn.execute(
         "SELECT run, status, opened_at, started_event_id, completed_at, counts, report "
-        "FROM sync_runs WHERE api_space_id = ? ORDER BY run DESC LIMIT 1",
+        "FROM sync_runs WHERE space_key = ? ORDER BY run DESC LIMIT 1",
         (space,),
     ).fetchone()
     return codec.sync_from(row) if row else None
@@ -461,8 +506,12 @@ class SqlReader(DashboardReads, WebhookReads):
     profiles_from = "users"
     hint_email = ""
 
-    def __init__(self, conn: Conn) -> None:
+    def __init__(self, conn: Conn, keys: SpaceKeys) -> None:
         self.conn = conn
+        self.keys = keys
+
+    def key(self, space: str) -> str:
+        return self.keys.of(self.conn, space)
 
     def ping(self) -> None:
         try:
@@ -502,62 +551,69 @@ class SqlReader(DashboardReads, WebhookReads):
         return [Space(*row) for row in rows]
 
     def user(self, space: str, user_id: str) -> UserState | None:
+        key = self.key(space)
         row = self.conn.execute(
-            f"SELECT {codec.USER_COLUMNS} FROM users WHERE api_space_id = ? AND user_id = ?",
-            (space, user_id),
+            f"SELECT {codec.USER_COLUMNS} FROM users WHERE space_key = ? AND user_id = ?",
+            (key, user_id),
         ).fetchone()
         return codec.user_from(*row) if row else None
 
     def profile(self, space: str, user_id: str) -> ProfileRow | None:
+        key = self.key(space)
         row = self.conn.execute(
-            f"SELECT {profile_sql.COLUMNS} FROM users WHERE api_space_id = ? AND user_id = ? "
+            f"SELECT {profile_sql.COLUMNS} FROM users WHERE space_key = ? AND user_id = ? "
             f"AND {profile_sql.VISIBLE}",
-            (space, user_id),
+            (key, user_id),
         ).fetchone()
         return profile_sql.row(row) if row else None
 
     def profiles(self, space: str, query: Query, after: str | None, limit: int) -> list[ProfileRow]:
+        key = self.key(space)
         where, args = self.dialect.where(query)
         if after is not None:
             where += " AND user_id > ?"
             args.append(after)
         hint = self.hint_email if profile_sql.by_email(query) else ""
         rows = self.conn.execute(
-            f"SELECT {profile_sql.COLUMNS} FROM {self.profiles_from}{hint} WHERE api_space_id = ? "
+            f"SELECT {profile_sql.COLUMNS} FROM {self.profiles_from}{hint} WHERE space_key = ? "
             f"AND {profile_sql.VISIBLE} AND {where} ORDER BY user_id LIMIT ?",
-            (space, *args, limit),
+            (key, *args, limit),
         )
         return [profile_sql.row(r) for r in rows]
 
     def history(self, space: str, user_id: str, after: int | None, limit: int) -> list[HistoryRow]:
+        key = self.key(space)
         rows = self.conn.execute(
             "SELECT user_id, revision, at, name, changes, cause, etag FROM profile_history "
-            "WHERE api_space_id = ? AND user_id = ? AND revision > ? ORDER BY revision LIMIT ?",
-            (space, user_id, -1 if after is None else after, limit),
+            "WHERE space_key = ? AND user_id = ? AND revision > ? ORDER BY revision LIMIT ?",
+            (key, user_id, -1 if after is None else after, limit),
         )
         return [HistoryRow(*r) for r in rows]
 
     def thing(self, space: str, thing_id: str) -> ThingState | None:
+        key = self.key(space)
         row = self.conn.execute(
             "SELECT thing_id, state, created, first_seen FROM things "
-            "WHERE api_space_id = ? AND thing_id = ?",
-            (space, thing_id),
+            "WHERE space_key = ? AND thing_id = ?",
+            (key, thing_id),
         ).fetchone()
         return codec.thing_from(*row) if row else None
 
     def associations_of_user(self, space: str, user_id: str) -> list[AssociationState]:
+        key = self.key(space)
         rows = self.conn.execute(
-            "SELECT user_id, thing_id, state FROM associations WHERE api_space_id = ? "
+            "SELECT user_id, thing_id, state FROM associations WHERE space_key = ? "
             "AND user_id = ? ORDER BY thing_id",
-            (space, user_id),
+            (key, user_id),
         )
         return [codec.link_from(*row) for row in rows]
 
     def associations_of_thing(self, space: str, thing_id: str) -> list[AssociationState]:
+        key = self.key(space)
         rows = self.conn.execute(
-            "SELECT user_id, thing_id, state FROM associations WHERE api_space_id = ? "
+            "SELECT user_id, thing_id, state FROM associations WHERE space_key = ? "
             "AND thing_id = ? ORDER BY user_id",
-            (space, thing_id),
+            (key, thing_id),
         )
         return [codec.link_from(*row) for row in rows]
 
@@ -571,8 +627,9 @@ class SqlReader(DashboardReads, WebhookReads):
         cursor: str | None,
         limit: int,
     ) -> Page:
-        where = "api_space_id = ?"
-        args: list[object] = [space]
+        key = self.key(space)
+        where = "space_key = ?"
+        args: list[object] = [key]
         for column, value in (("user_id", user_id), ("thing_id", thing_id), ("type", type)):
             if value is not None:
                 where += f" AND {column} = ?"
@@ -610,7 +667,8 @@ class SqlReader(DashboardReads, WebhookReads):
         cursor: str | None,
         limit: int,
     ) -> Page:
-        where, args = rejected_sql.where(space, status, code, type)
+        key = self.key(space)
+        where, args = rejected_sql.where(key, status, code, type)
         if cursor is not None:
             where += " AND rejected_id > ?"
             args.append(decode_cursor(cursor)[0])
@@ -624,7 +682,8 @@ class SqlReader(DashboardReads, WebhookReads):
         return Page(items, encode_cursor(rows[limit - 1][0]) if more else None)
 
     def sync(self, space: str) -> SyncRun | None:
-        return _latest_sync(self.conn, space)
+        key = self.key(space)
+        return _latest_sync(self.conn, key)
 
 
 def _event_cursor(cursor: str) -> tuple[int, str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from syncline.errors import StorageUnavailable
 from syncline.storage import migrate
-from syncline.storage.sqlbase import SqlReader, SqlUnitOfWork
+from syncline.storage.sqlbase import SpaceKeys, SqlReader, SqlUnitOfWork
 
 
 def connect(path: str, synchronous: str, readonly: bool = False) -> sqlite3.Connection:
@@ -45,6 +45,7 @@ class SQLiteStorage:
         self._writer: sqlite3.Connection | None = None
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
+        self.keys = SpaceKeys()
 
     def migrate(self) -> None:
         parent = Path(self.path).parent
@@ -61,7 +62,7 @@ class SQLiteStorage:
             except sqlite3.Error as exc:
                 raise StorageUnavailable(f"cannot begin a write: {exc}") from exc
             try:
-                yield SQLiteUnitOfWork(conn)
+                yield SQLiteUnitOfWork(conn, self.keys)
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -78,7 +79,7 @@ class SQLiteStorage:
             conn = connect(self.path, self.synchronous, readonly=True)
             self._local.conn = conn
             self._readers.append(conn)
-        return SQLiteReader(conn)
+        return SQLiteReader(conn, self.keys)
 
     def close(self) -> None:
         if self._writer is not None:

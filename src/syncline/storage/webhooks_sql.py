@@ -29,8 +29,13 @@ _CHUNK = 500  # ids in one IN (...) / = ANY(...)
 # A claim reads the webhook's state itself: a pause (or disable) committed a moment ago stops
 # new claims at once, whatever a worker's copy of the row still says.
 _ENABLED = (
-    "AND EXISTS (SELECT 1 FROM webhooks w WHERE w.api_space_id = d.api_space_id "
+    "AND EXISTS (SELECT 1 FROM webhooks w WHERE w.space_key = d.space_key "
     "AND w.webhook_id = d.webhook_id AND w.state = 'enabled') "
+)
+# the space of a row by its key (a never-registered space: its id behind the "-" of its key)
+_SPACE_ID = (
+    "COALESCE((SELECT s.api_space_id FROM api_spaces s WHERE s.space_key = webhooks.space_key), "
+    "substr(webhooks.space_key, 2))"
 )
 _UPSERT = ", ".join(f"{c} = excluded.{c}" for c in _WEBHOOK_COLUMNS.replace(" ", "").split(",")[1:])
 
@@ -63,16 +68,18 @@ def _bytes(text: str | bytes) -> bytes:
 
 class WebhookWrites:
     conn: Conn
+    key: Callable[[str], str]  # a space's id to the key its rows are stored under
     among: Callable[[int], str]
     spread: Callable[[Iterable[Any]], list[Any]]
     claim_lock = ""  # PostgreSQL: FOR UPDATE ... SKIP LOCKED
 
     def save_webhook(self, space: str, w: WebhookRow) -> None:
+        key = self.key(space)
         self.conn.execute(
-            f"INSERT INTO webhooks (api_space_id, {_WEBHOOK_COLUMNS}) VALUES ({marks(17)}) "
-            f"ON CONFLICT (api_space_id, webhook_id) DO UPDATE SET {_UPSERT}",
+            f"INSERT INTO webhooks (space_key, {_WEBHOOK_COLUMNS}) VALUES ({marks(17)}) "
+            f"ON CONFLICT (space_key, webhook_id) DO UPDATE SET {_UPSERT}",
             (
-                space,
+                key,
                 w.webhook_id,
                 w.url,
                 _encode(w.events).decode(),
@@ -93,29 +100,31 @@ class WebhookWrites:
         )
 
     def delete_webhook(self, space: str, webhook_id: str) -> bool:
+        key = self.key(space)
         deleted = self.conn.execute(
-            "DELETE FROM webhooks WHERE api_space_id = ? AND webhook_id = ?", (space, webhook_id)
+            "DELETE FROM webhooks WHERE space_key = ? AND webhook_id = ?", (key, webhook_id)
         ).rowcount
         for table in ("deliveries", "delivery_attempts"):
             self.conn.execute(
-                f"DELETE FROM {table} WHERE api_space_id = ? AND webhook_id = ?",
-                (space, webhook_id),
+                f"DELETE FROM {table} WHERE space_key = ? AND webhook_id = ?",
+                (key, webhook_id),
             )
         return deleted > 0
 
     def load_webhook(self, space: str, webhook_id: str) -> WebhookRow | None:
+        key = self.key(space)
         row = self.conn.execute(
-            f"SELECT {_WEBHOOK_COLUMNS} FROM webhooks WHERE api_space_id = ? AND webhook_id = ?",
-            (space, webhook_id),
+            f"SELECT {_WEBHOOK_COLUMNS} FROM webhooks WHERE space_key = ? AND webhook_id = ?",
+            (key, webhook_id),
         ).fetchone()
         return _webhook(row) if row else None
 
     def subscribers(self, space: str) -> list[WebhookRow]:
         """Every webhook that takes new events: enabled or paused (a paused one queues)."""
+        key = self.key(space)
         rows = self.conn.execute(
-            f"SELECT {_WEBHOOK_COLUMNS} FROM webhooks WHERE api_space_id = ? "
-            f"AND state != 'disabled'",
-            (space,),
+            f"SELECT {_WEBHOOK_COLUMNS} FROM webhooks WHERE space_key = ? AND state != 'disabled'",
+            (key,),
         )
         return [_webhook(r) for r in rows]
 
@@ -129,19 +138,20 @@ class WebhookWrites:
         self, space: str, rows: Sequence[OutboxRow], fanout: Sequence[tuple[str, OutboxRow]]
     ) -> None:
         """The revisions and, per subscribed webhook, a pending delivery of each."""
+        key = self.key(space)
         self.conn.executemany(
-            "INSERT INTO profile_events (api_space_id, event_id, user_id, revision, name, "
+            "INSERT INTO profile_events (space_key, event_id, user_id, revision, name, "
             "envelope, preexisting, at) VALUES (?,?,?,?,?,?,?,?)",
             [
-                (space, r.event_id, r.user_id, r.revision, r.name, r.envelope, r.preexisting, r.at)
+                (key, r.event_id, r.user_id, r.revision, r.name, r.envelope, r.preexisting, r.at)
                 for r in rows
             ],
         )
         self.conn.executemany(
-            "INSERT INTO deliveries (api_space_id, webhook_id, event_id, user_id, revision, "
+            "INSERT INTO deliveries (space_key, webhook_id, event_id, user_id, revision, "
             "status, attempts, next_at, created_at) VALUES (?,?,?,?,?,'pending',0,?,?)",
             [
-                (space, webhook_id, r.event_id, r.user_id, r.revision, r.at, r.at)
+                (key, webhook_id, r.event_id, r.user_id, r.revision, r.at, r.at)
                 for webhook_id, r in fanout
             ],
         )
@@ -158,34 +168,35 @@ class WebhookWrites:
         self, space: str, webhook: WebhookRow, now: int, lease_until: int, limit: int
     ) -> list[Claimed]:
         """Due deliveries; with profile ordering only each profile's oldest open revision."""
+        key = self.key(space)
         order = ""
         if webhook.ordering == "profile":
             order = (
                 "AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE "
-                "e.api_space_id = d.api_space_id AND e.webhook_id = d.webhook_id "
+                "e.space_key = d.space_key AND e.webhook_id = d.webhook_id "
                 "AND e.user_id = d.user_id AND e.status IN ('pending', 'inflight') "
                 "AND e.revision < d.revision)"
             )
         rows = self.conn.execute(
             "SELECT d.event_id, d.user_id, d.revision, d.attempts, p.envelope, d.batch_id "
-            "FROM deliveries d JOIN profile_events p ON p.api_space_id = d.api_space_id "
-            "AND p.event_id = d.event_id WHERE d.api_space_id = ? AND d.webhook_id = ? "
+            "FROM deliveries d JOIN profile_events p ON p.space_key = d.space_key "
+            "AND p.event_id = d.event_id WHERE d.space_key = ? AND d.webhook_id = ? "
             f"AND d.status = 'pending' AND d.next_at <= ? {order} {_ENABLED}"
             "ORDER BY d.next_at, d.created_at, d.user_id, d.revision LIMIT ?" + self.claim_lock,
-            (space, webhook.webhook_id, now, limit),
+            (key, webhook.webhook_id, now, limit),
         ).fetchall()
         claimed = [Claimed(r[0], r[1], r[2], r[3], _bytes(r[4]), r[5], lease_until) for r in rows]
-        self._set_status(space, webhook.webhook_id, [c.event_id for c in claimed], lease_until)
+        self._set_status(key, webhook.webhook_id, [c.event_id for c in claimed], lease_until)
         return claimed
 
     def _set_status(
-        self, space: str, webhook_id: str, event_ids: list[str], lease_until: int
+        self, key: str, webhook_id: str, event_ids: list[str], lease_until: int
     ) -> None:
         for part in chunks(event_ids, _CHUNK):
             self.conn.execute(
                 "UPDATE deliveries SET status = 'inflight', claimed_until = ? "
-                f"WHERE api_space_id = ? AND webhook_id = ? AND event_id {self.among(len(part))}",
-                (lease_until, space, webhook_id, *self.spread(part)),
+                f"WHERE space_key = ? AND webhook_id = ? AND event_id {self.among(len(part))}",
+                (lease_until, key, webhook_id, *self.spread(part)),
             )
 
     def settle_all(self, outcomes: Sequence[Settled], now: int) -> None:
@@ -196,20 +207,20 @@ class WebhookWrites:
         back: dict[tuple[str, str, int], list[str]] = defaultdict(list)
         attempts = []
         for o in outcomes:
-            claim = (o.space, o.webhook_id, o.lease_until)
+            claim = (self.key(o.space), o.webhook_id, o.lease_until)
             if o.status == "unclaimed":
                 back[claim] += o.event_ids
             else:
                 done = now if o.status in ("delivered", "dead") else None
                 settled[o.status, o.next_at, done, o.error, *claim] += o.event_ids
             if o.attempt is not None:
-                attempts.append((o.space, o.webhook_id, *_attempt(o.attempt)))
+                attempts.append((claim[0], o.webhook_id, *_attempt(o.attempt)))
         for (status, next_at, done, error, *held), ids in settled.items():
             for part in chunks(ids, _CHUNK):
                 self.conn.execute(
                     "UPDATE deliveries SET status = ?, attempts = attempts + 1, next_at = ?, "
                     "claimed_until = NULL, done_at = ?, last_error = ? "
-                    "WHERE api_space_id = ? AND webhook_id = ? AND claimed_until = ? "
+                    "WHERE space_key = ? AND webhook_id = ? AND claimed_until = ? "
                     f"AND status = 'inflight' AND event_id {self.among(len(part))}",
                     (status, next_at, done, error, *held, *self.spread(part)),
                 )
@@ -217,12 +228,12 @@ class WebhookWrites:
             for part in chunks(ids, _CHUNK):
                 self.conn.execute(
                     "UPDATE deliveries SET status = 'pending', claimed_until = NULL "
-                    "WHERE api_space_id = ? AND webhook_id = ? AND claimed_until = ? "
+                    "WHERE space_key = ? AND webhook_id = ? AND claimed_until = ? "
                     f"AND status = 'inflight' AND event_id {self.among(len(part))}",
                     (*held_back, *self.spread(part)),
                 )
         self.conn.executemany(
-            "INSERT INTO delivery_attempts (api_space_id, webhook_id, attempt_id, message_id, "
+            "INSERT INTO delivery_attempts (space_key, webhook_id, attempt_id, message_id, "
             "event_ids, at, status, latency_ms, response, error, outcome) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             attempts,
@@ -230,36 +241,38 @@ class WebhookWrites:
 
     def release_webhook(self, space: str, webhook_id: str) -> int:
         """Every claim of one webhook back to pending (its sender stopped)."""
+        key = self.key(space)
         return self.conn.execute(
             "UPDATE deliveries SET status = 'pending', claimed_until = NULL "
-            "WHERE api_space_id = ? AND webhook_id = ? AND status = 'inflight'",
-            (space, webhook_id),
+            "WHERE space_key = ? AND webhook_id = ? AND status = 'inflight'",
+            (key, webhook_id),
         ).rowcount
 
     def record_health(
         self, space: str, webhook_id: str, ok: bool, now: int, disable_after_ms: int
     ) -> bool:
         """A success clears `failing_since`; failing for longer than allowed disables."""
+        key = self.key(space)
         if ok:
             self.conn.execute(
                 "UPDATE webhooks SET last_success_at = ?, failing_since = NULL "
-                "WHERE api_space_id = ? AND webhook_id = ?",
-                (now, space, webhook_id),
+                "WHERE space_key = ? AND webhook_id = ?",
+                (now, key, webhook_id),
             )
             return False
         self.conn.execute(
             "UPDATE webhooks SET last_failure_at = ?, failing_since = COALESCE(failing_since, ?) "
-            "WHERE api_space_id = ? AND webhook_id = ?",
-            (now, now, space, webhook_id),
+            "WHERE space_key = ? AND webhook_id = ?",
+            (now, now, key, webhook_id),
         )
         return (
             self.conn.execute(
                 "UPDATE webhooks SET state = 'disabled', disabled_reason = ? "
-                "WHERE api_space_id = ? AND webhook_id = ? AND state = 'enabled' "
+                "WHERE space_key = ? AND webhook_id = ? AND state = 'enabled' "
                 "AND failing_since <= ?",
                 (
                     "every delivery failed for longer than the allowed period",
-                    space,
+                    key,
                     webhook_id,
                     now - disable_after_ms,
                 ),
@@ -268,10 +281,11 @@ class WebhookWrites:
         )
 
     def disable(self, space: str, webhook_id: str, reason: str) -> None:
+        key = self.key(space)
         self.conn.execute(
             "UPDATE webhooks SET state = 'disabled', disabled_reason = ? "
-            "WHERE api_space_id = ? AND webhook_id = ?",
-            (reason, space, webhook_id),
+            "WHERE space_key = ? AND webhook_id = ?",
+            (reason, key, webhook_id),
         )
 
     def replay_dead(
@@ -284,8 +298,9 @@ class WebhookWrites:
         now: int,
     ) -> int:
         """Dead letters back to pending, tried afresh from now."""
-        where = "api_space_id = ? AND webhook_id = ? AND status = 'dead'"
-        args: list[Any] = [space, webhook_id]
+        key = self.key(space)
+        where = "space_key = ? AND webhook_id = ? AND status = 'dead'"
+        args: list[Any] = [key, webhook_id]
         if event_ids is not None:
             where += f" AND event_id {self.among(len(event_ids))}"
             args.extend(self.spread(event_ids))
@@ -307,7 +322,7 @@ class WebhookWrites:
         self.conn.execute("DELETE FROM delivery_attempts WHERE at < ?", (before,))
         self.conn.execute(
             "DELETE FROM profile_events WHERE at < ? AND NOT EXISTS (SELECT 1 FROM deliveries d "
-            "WHERE d.api_space_id = profile_events.api_space_id "
+            "WHERE d.space_key = profile_events.space_key "
             "AND d.event_id = profile_events.event_id)",
             (before,),
         )
@@ -316,33 +331,37 @@ class WebhookWrites:
 
 class WebhookReads:
     conn: Conn
+    key: Callable[[str], str]
 
     def webhook(self, space: str, webhook_id: str) -> WebhookRow | None:
+        key = self.key(space)
         row = self.conn.execute(
-            f"SELECT {_WEBHOOK_COLUMNS} FROM webhooks WHERE api_space_id = ? AND webhook_id = ?",
-            (space, webhook_id),
+            f"SELECT {_WEBHOOK_COLUMNS} FROM webhooks WHERE space_key = ? AND webhook_id = ?",
+            (key, webhook_id),
         ).fetchone()
         return _webhook(row) if row else None
 
     def webhooks(self, space: str) -> list[WebhookRow]:
+        key = self.key(space)
         rows = self.conn.execute(
-            f"SELECT {_WEBHOOK_COLUMNS} FROM webhooks WHERE api_space_id = ? "
+            f"SELECT {_WEBHOOK_COLUMNS} FROM webhooks WHERE space_key = ? "
             f"ORDER BY created_at, webhook_id",
-            (space,),
+            (key,),
         )
         return [_webhook(r) for r in rows]
 
     def enabled_webhooks(self) -> list[tuple[str, WebhookRow]]:
         rows = self.conn.execute(
-            f"SELECT api_space_id, {_WEBHOOK_COLUMNS} FROM webhooks WHERE state = 'enabled'"
+            f"SELECT {_SPACE_ID}, {_WEBHOOK_COLUMNS} FROM webhooks WHERE state = 'enabled'"
         )
         return [(r[0], _webhook(r[1:])) for r in rows]
 
     def next_due(self, space: str, webhook_id: str) -> int | None:
+        key = self.key(space)
         row = self.conn.execute(
-            "SELECT MIN(next_at) FROM deliveries WHERE api_space_id = ? AND webhook_id = ? "
+            "SELECT MIN(next_at) FROM deliveries WHERE space_key = ? AND webhook_id = ? "
             "AND status = 'pending'",
-            (space, webhook_id),
+            (key, webhook_id),
         ).fetchone()
         return int(row[0]) if row and row[0] is not None else None
 
@@ -356,18 +375,20 @@ class WebhookReads:
 
     def due_summary(self, space: str, webhook_id: str, now: int) -> tuple[int, int | None]:
         """How many deliveries are due, and when the oldest of them was queued."""
+        key = self.key(space)
         row = self.conn.execute(
-            "SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE api_space_id = ? "
+            "SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE space_key = ? "
             "AND webhook_id = ? AND status = 'pending' AND next_at <= ?",
-            (space, webhook_id, now),
+            (key, webhook_id, now),
         ).fetchone()
         return int(row[0]), (int(row[1]) if row[1] is not None else None)
 
     def delivery_counts(self, space: str, webhook_id: str) -> dict[str, int]:
+        key = self.key(space)
         rows = self.conn.execute(
-            "SELECT status, COUNT(*) FROM deliveries WHERE api_space_id = ? AND webhook_id = ? "
+            "SELECT status, COUNT(*) FROM deliveries WHERE space_key = ? AND webhook_id = ? "
             "GROUP BY status",
-            (space, webhook_id),
+            (key, webhook_id),
         )
         counts = {"pending": 0, "inflight": 0, "delivered": 0, "dead": 0}
         counts.update({status: n for status, n in rows})
@@ -376,24 +397,26 @@ class WebhookReads:
     def attempts(
         self, space: str, webhook_id: str, before: str | None, limit: int
     ) -> list[AttemptRow]:
+        key = self.key(space)
         rows = self.conn.execute(
             "SELECT attempt_id, message_id, event_ids, at, status, latency_ms, response, error, "
-            "outcome FROM delivery_attempts WHERE api_space_id = ? AND webhook_id = ? "
+            "outcome FROM delivery_attempts WHERE space_key = ? AND webhook_id = ? "
             "AND attempt_id < ? ORDER BY attempt_id DESC LIMIT ?",
-            (space, webhook_id, before or "\uffff", limit),
+            (key, webhook_id, before or "\uffff", limit),
         )
         return [AttemptRow(r[0], r[1], msgspec.json.decode(r[2]), *r[3:]) for r in rows]
 
     def dead_letters(
         self, space: str, webhook_id: str, after: str | None, limit: int
     ) -> list[dict[str, Any]]:
+        key = self.key(space)
         rows = self.conn.execute(
             "SELECT d.event_id, d.user_id, d.revision, d.attempts, d.done_at, d.last_error, "
             "p.envelope FROM deliveries d JOIN profile_events p ON "
-            "p.api_space_id = d.api_space_id AND p.event_id = d.event_id "
-            "WHERE d.api_space_id = ? AND d.webhook_id = ? AND d.status = 'dead' "
+            "p.space_key = d.space_key AND p.event_id = d.event_id "
+            "WHERE d.space_key = ? AND d.webhook_id = ? AND d.status = 'dead' "
             "AND d.event_id > ? ORDER BY d.event_id LIMIT ?",
-            (space, webhook_id, after or "", limit),
+            (key, webhook_id, after or "", limit),
         )
         return [
             {
