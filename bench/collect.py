@@ -165,7 +165,7 @@ def bare_script(payloads: list[bytes], synchronous: str) -> dict[str, float]:
     from syncline.schemas.collect import EventError
     from syncline.services import ingest
     from syncline.services.ingest import Limits
-    from syncline.storage.sqlbase import SqlUnitOfWork
+    from syncline.storage.sqlbase import SpaceKeys, SqlUnitOfWork
     from syncline.storage.sqlite import SQLiteStorage
 
     with tempfile.TemporaryDirectory(prefix="syncline-bare-") as tmp:
@@ -186,7 +186,7 @@ def bare_script(payloads: list[bytes], synchronous: str) -> dict[str, float]:
                 p = e.payload
                 rows.append(
                     (
-                        "space",
+                        "1",  # the space's key, as the server stores it
                         e.event_id,
                         e.kind,
                         e.timestamp,
@@ -199,7 +199,7 @@ def bare_script(payloads: list[bytes], synchronous: str) -> dict[str, float]:
                     )
                 )
             conn.execute("BEGIN")
-            SqlUnitOfWork(conn).write_rows("INSERT INTO events", rows)  # as the server inserts
+            SqlUnitOfWork(conn, SpaceKeys()).write_rows("INSERT INTO events", rows)  # as the server
             conn.execute("COMMIT")
             inserted += len(rows)
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
