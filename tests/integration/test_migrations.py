@@ -3,7 +3,9 @@ data from space ids to short space keys and back without losing a row."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -133,3 +135,29 @@ def test_0008_keys_every_row_by_its_space_and_back(database_url: str, engine: sa
     for table in OLD_TABLES:
         stored = sorted(r[0] for r in rows(engine, f"SELECT api_space_id FROM {table}"))
         assert stored == ["ghost", "space-a", "space-b"], table
+
+
+def test_spaces_made_at_once_by_two_processes_get_their_own_keys(database_url: str) -> None:
+    """Each new space takes the next key: a second writer (of another account, so no shared
+    account row orders them) waits for the first, never takes the same key and fails on the
+    unique index (PostgreSQL without the spaces lock did)."""
+    first, second = open_storage(database_url), open_storage(database_url)
+    first.migrate()
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            with first.unit_of_work() as uow:
+                one = spaces.create_space(uow, 1, "one", now_ms()).api_space_id
+
+                def make_two() -> str:
+                    with second.unit_of_work() as other:
+                        return spaces.create_space(other, 2, "two", now_ms()).api_space_id
+
+                pending = pool.submit(make_two)
+                time.sleep(0.5)  # the second one is waiting on the first's transaction
+                assert not pending.done()
+            two = pending.result(timeout=30)
+        with second.unit_of_work() as uow:
+            assert (uow.key(one), uow.key(two)) == ("1", "2")
+    finally:
+        first.close()
+        second.close()

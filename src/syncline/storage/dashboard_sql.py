@@ -29,9 +29,9 @@ class DashboardWrites:
         """Add `{(type, outcome): n}` to the minute's and the total counts, in this
         transaction: the counts commit or roll back with the events they count. Old minutes
         are dropped on the way (an index seek that usually finds nothing)."""
-        key = self.key(space)
         if not counts:
             return
+        key = self.key(space)
         ordered = sorted(counts.items())  # one order in every process: no deadlock
         shard = self.counter_shard
         self.conn.executemany(
