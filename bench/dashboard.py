@@ -300,7 +300,7 @@ def pages(client: httpx.Client, space: str, hook: str) -> list[tuple[str, str]]:
 
 
 def time_pages(url: str, token: str, space: str, hook: str, runs: int) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     with httpx.Client(base_url=url, timeout=120) as client:
         assert client.post("/ui/login", data={"token": token}).status_code == 303
         for name, path in pages(client, space, hook):

@@ -16,8 +16,9 @@ import asyncio
 import resource
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import uvloop
@@ -62,7 +63,7 @@ async def with_http1(url: str, bodies: list[bytes]) -> None:
 
 
 def measure(
-    client: Callable[[str, list[bytes]], Awaitable[None]], url: str, bodies: list[bytes]
+    client: Callable[[str, list[bytes]], Coroutine[Any, Any, None]], url: str, bodies: list[bytes]
 ) -> tuple[float, float]:
     before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()

@@ -271,7 +271,7 @@ def main() -> None:
         if args.py_spy:
             py_spy = Path(sys.executable).with_name("py-spy")
             duration = str(int(args.warmup + args.seconds) + 1)
-            command = [py_spy, "record", "-p", str(server.process.pid), "-f", "raw"]
+            command = [str(py_spy), "record", "-p", str(server.process.pid), "-f", "raw"]
             command += ["-o", args.py_spy, "-d", duration, "--nonblocking", "--threads"]
             spy = subprocess.Popen(
                 command,
@@ -314,10 +314,10 @@ def main() -> None:
     if get.failures:
         print(f"  non-200 answers: {get.failures}")
     if get.server_cpu_ms > 0:  # NaN where /proc is missing
-        server, client, others = get.cpu_shares
+        served, loading, others = get.cpu_shares
         print(
             f"  server CPU per GET: {get.server_cpu_ms:.2f} ms; cores busy meanwhile: server "
-            f"{server:.0%}, load generator {client:.0%}, other processes {others:.0%}"
+            f"{served:.0%}, load generator {loading:.0%}, other processes {others:.0%}"
         )
         if others > 0.1:
             print("  other processes shared the cores: latencies are disturbed, run it again")

@@ -263,7 +263,7 @@ def test_group_commit_merges_concurrent_requests(syncline: ServerProcess, db_pat
             answer = client.post("/v2/collect", json={"events": events})
         with lock:
             answers.append((answer.status_code, answer.json()))
-            sent.extend(e["event_id"] for e in events)
+            sent.extend(str(e["event_id"]) for e in events)
 
     threads = [threading.Thread(target=send, args=(i,), daemon=True) for i in range(requests)]
     for t in threads:

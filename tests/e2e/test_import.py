@@ -89,7 +89,7 @@ def wait_for_progress(workdir: Path, kind: str, proc: subprocess.Popen[bytes]) -
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the import finished before it could be interrupted"
         try:
-            state = json.loads(path.read_text())
+            state: dict[str, Any] = json.loads(path.read_text())
         except (FileNotFoundError, json.JSONDecodeError):
             state = {}
         progress = state.get("files", {}).get(kind, {})

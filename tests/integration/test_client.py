@@ -85,7 +85,7 @@ def test_batches_also_respect_a_byte_limit(server: LiveServer, tenant: Tenant) -
 
 
 def test_429_503_and_dropped_connections_are_retried(server: LiveServer, tenant: Tenant) -> None:
-    script = {
+    script: dict[int, Fail | str] = {
         1: Fail(429, {"Retry-After": "1"}),
         2: Fail(503),
         3: DROP,

@@ -67,7 +67,7 @@ def test_writer_merges_queued_items_and_isolates_a_failing_one(storage: Storage)
 
     gate = threading.Event()
 
-    async def scenario() -> list[object]:
+    async def scenario() -> list[str | BaseException]:
         writer = GroupCommitWriter(storage)
         writer.start()
         # A plain job holds the writer, so the next three queue up and are drained together.

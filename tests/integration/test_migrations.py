@@ -18,6 +18,7 @@ from syncline.clock import now_ms
 from syncline.services import spaces
 from syncline.storage import migrate, postgres
 from syncline.storage.schema import metadata
+from syncline.storage.sqlbase import SqlUnitOfWork
 from tests.support.databases import open_storage
 
 OLD_TABLES = ("events", "users", "webhooks", "event_counts")
@@ -157,6 +158,7 @@ def test_spaces_made_at_once_by_two_processes_get_their_own_keys(database_url: s
                 assert not pending.done()
             two = pending.result(timeout=30)
         with second.unit_of_work() as uow:
+            assert isinstance(uow, SqlUnitOfWork)
             assert (uow.key(one), uow.key(two)) == ("1", "2")
     finally:
         first.close()

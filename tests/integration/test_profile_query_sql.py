@@ -179,7 +179,8 @@ def queries(draw: st.DrawFn, world: World) -> str:
             else st.sampled_from(QUERY_FIELDS)
         )
         near = [spelled for value in held.get(key, []) for spelled in spellings(value)]
-        values = st.sampled_from(near) if near and draw(st.integers(0, 3)) else st.nothing()
+        often = draw(st.integers(0, 3)) > 0
+        values: st.SearchStrategy[str] = st.sampled_from(near) if near and often else st.nothing()
         values = st.one_of(values, st.sampled_from(COMMON_VALUES))
         op = draw(st.sampled_from(OPERATORS))
         if op == "exists":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -207,7 +208,7 @@ def test_equal_timestamps_break_the_tie_by_event_id(storage: Storage, space: str
 
 # a re-reported value keeps its newer clock ----------------------------------------------------
 
-REREPORTS = {
+REREPORTS: dict[str, tuple[list[dict[str, Any]], Callable[[Storage, str], Any], Any]] = {
     "thing": (
         [
             event("thing_updated", {"thing_id": "t1", "model": "m1"}, timestamp=at(300)),
@@ -340,9 +341,9 @@ def test_unknown_ids_are_created_known_only_by_id(
     later = [event("user_created", {"user_id": "u1", "first_name": "Ann"}, timestamp=at(10))]
     later.append(event("thing_created", {"thing_id": "t1", "model": "m1"}, timestamp=at(10)))
     deliver(storage, space, later, "as_listed")
-    user = user_view(storage, space, "u1")
-    assert (user["created"], user["first_name"]) == (True, "Ann")
-    assert user["first_seen"] == (at(300) if users else at(10))
+    view = user_view(storage, space, "u1")
+    assert (view["created"], view["first_name"]) == (True, "Ann")
+    assert view["first_seen"] == (at(300) if users else at(10))
     thing_state = thing_view(storage, space, "t1")
     assert (thing_state["created"], thing_state["model"]) == (True, "m1")
     assert thing_state["first_seen"] == (at(300) if things else at(10))

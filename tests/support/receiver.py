@@ -71,7 +71,7 @@ class Receiver:
     def answer(self, script: Script) -> None:
         self.script = script
 
-    async def _handle(self, request: web.Request) -> web.Response:
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         got = Received(time.monotonic(), dict(request.headers), await request.read())
         with self._lock:
             self.received.append(got)
