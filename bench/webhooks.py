@@ -47,7 +47,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import Server, cpu_seconds, free_port, postgres_available, running_server
+from bench.harness import Server, free_port, postgres_available, running_server
 
 RECEIVER = Path(__file__).resolve().parent / "receiver.py"
 CONCURRENCY = 64  # SYNCLINE_WEBHOOK_MAX_INFLIGHT's default
@@ -310,7 +310,7 @@ class Probe:
 
     @classmethod
     def take(cls, server: Server) -> Probe:
-        return cls(time.time(), cpu_seconds(server.process.pid), _metrics(server.url))
+        return cls(time.time(), server.cpu_seconds(), _metrics(server.url))
 
 
 _WANTED = (
